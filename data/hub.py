@@ -1,0 +1,59 @@
+"""Loading models and tokenizers from a local path or a hub id, with a one-line error when neither is reachable.
+
+Every stage (SFT, GRPO, eval, teachers) loads through here, so the tiny local model and Qwen3-1.7B take
+the same code path: `AutoTokenizer` / `AutoModelForCausalLM.from_pretrained(name_or_path)`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class ModelNotAvailableError(RuntimeError):
+    """A model that is neither a local directory nor in the local hub cache while the hub is unreachable."""
+
+
+def _is_local(name_or_path: str) -> bool:
+    return Path(name_or_path).expanduser().is_dir()
+
+
+def load_tokenizer(name_or_path: str, padding_side: str = "left") -> Any:
+    """`AutoTokenizer.from_pretrained`, with a pad token ensured and a clear error for an unreachable model."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    except OSError as error:
+        raise _unavailable(name_or_path, error) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_model(name_or_path: str, dtype: str = "float32", attn_implementation: str | None = None, **kwargs: Any) -> Any:
+    """`AutoModelForCausalLM.from_pretrained` with dtype by name; flash-attention falls back to SDPA."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
+    if dtype not in torch_dtype:
+        raise ValueError(f"unknown dtype {dtype!r}; valid: {sorted(torch_dtype)}")
+    if attn_implementation == "flash_attention_2":
+        try:
+            import flash_attn  # noqa: F401  (GPU-only, imported where needed)
+        except ImportError:
+            attn_implementation = "sdpa"
+    try:
+        return AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype[dtype],
+                                                    attn_implementation=attn_implementation, **kwargs)
+    except OSError as error:
+        raise _unavailable(name_or_path, error) from None
+
+
+def _unavailable(name_or_path: str, error: Exception) -> Exception:
+    if _is_local(name_or_path):
+        return ModelNotAvailableError(f"model directory {name_or_path!r} is incomplete or unreadable: {str(error).splitlines()[0]}")
+    return ModelNotAvailableError(
+        f"model {name_or_path!r} is not in the local cache and the hub cannot be reached "
+        f"(download it once with network access, or point model.name_or_path at a local directory)")

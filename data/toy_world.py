@@ -1,0 +1,218 @@
+"""The embedded default world: a seeded generator of multi-step arithmetic word problems.
+
+Problems are GSM8K records (`question`, `answer` = worked solution ending in `#### N`) plus the
+structured `steps` the programmatic teacher reads. Every problem is a chain of 1-operation steps on one
+quantity (buying, groups of, giving away, sharing, rates, times as many); `min_steps..max_steps` is the
+difficulty knob. All intermediate values and answers are integers in `[0, max_value]`.
+
+The held-out test split is generated first from its own random stream; training problems whose
+signature (templates + numbers) occurs in the test split are skipped, so no test problem is ever
+trained on, not even reworded.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+NAMES = ["Mia", "Leo", "Ava", "Noah", "Zoe", "Omar", "Lena", "Ivan", "Ruth", "Sam", "Nina", "Theo",
+         "Ella", "Kofi", "Maya", "Raj", "Ada", "Finn", "Lila", "Jon"]
+ITEMS = ["apple", "marble", "sticker", "pencil", "cookie", "shell", "card", "egg", "book", "flower",
+         "coin", "stamp", "button", "orange", "candle", "ribbon", "bead", "toy car", "muffin", "kite"]
+
+
+@dataclass(frozen=True)
+class ToyWorldConfig:
+    """Knobs of the toy world (mirrored in conf/data/toy.yaml)."""
+
+    n_train: int = 20000
+    n_test: int = 500
+    min_steps: int = 2
+    max_steps: int = 3
+    max_value: int = 300
+    max_factor: int = 9
+    max_addend: int = 40
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_steps <= self.max_steps:
+            raise ValueError(f"need 1 <= min_steps <= max_steps, got min_steps={self.min_steps}, max_steps={self.max_steps}")
+        if self.max_value < 20 or self.max_factor < 2 or self.max_addend < 2:
+            raise ValueError(f"toy world ranges too small: max_value={self.max_value} (>=20), "
+                             f"max_factor={self.max_factor} (>=2), max_addend={self.max_addend} (>=2)")
+
+
+@dataclass
+class _Story:
+    name: str
+    item: str
+    friend: str
+    subject: str  # whose quantity the chain is about now
+    value: int
+    sentences: list[str] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    question: str = ""
+    closed: bool = False  # a closing step (share / sell) ends the chain
+
+
+def _plural(item: str) -> str:
+    return item + "s"
+
+
+def _step(kind: str, op: str, a: int, b: int, result: int, **extra: Any) -> dict[str, Any]:
+    return {"kind": kind, "op": op, "a": a, "b": b, "result": result, **extra}
+
+
+class ToyWorld:
+    """Generates problems; `problems(split)` is deterministic in (config, split)."""
+
+    def __init__(self, config: ToyWorldConfig) -> None:
+        self.config = config
+
+    # ---- openings -------------------------------------------------------------------------
+    def _open(self, rng: random.Random, story: _Story, use_op: bool) -> int:
+        c, items = self.config, _plural(story.item)
+        if not use_op:
+            story.value = rng.randint(5, min(60, c.max_value))
+            story.sentences.append(f"{story.name} has {story.value} {items}.")
+            return 0
+        a = rng.randint(2, c.max_factor)
+        b = rng.randint(2, max(2, min(12, c.max_value // a)))
+        story.value = a * b
+        if rng.random() < 0.5:
+            story.sentences.append(f"{story.name} has {a} boxes of {items} with {b} {items} in each box.")
+            story.steps.append(_step("groups", "*", a, b, a * b))
+        else:
+            story.sentences.append(f"{story.name} picks {b} {items} every hour for {a} hours.")
+            story.steps.append(_step("rate", "*", a, b, a * b))
+        return 1
+
+    # ---- one middle or closing operation ---------------------------------------------------
+    def _extend(self, rng: random.Random, story: _Story, last: bool) -> bool:
+        c, items, x = self.config, _plural(story.item), story.value
+        kinds = ["add", "sub", "times"] + (["share", "sell"] if last else [])
+        kind = rng.choice(kinds)
+        if kind == "add":
+            k = rng.randint(2, c.max_addend)
+            if x + k > c.max_value:
+                return False
+            verb = rng.choice(["finds", "buys", "is given"])
+            story.sentences.append(f"{story.subject} {verb} {k} more {items}.")
+            story.steps.append(_step("add", "+", x, k, x + k, verb=verb))
+            story.value = x + k
+        elif kind == "sub":
+            if x < 3:
+                return False
+            k = rng.randint(1, min(x - 1, c.max_addend))
+            verb = rng.choice(["gives away", "loses", "donates"])
+            story.sentences.append(f"{story.subject} {verb} {k} {items}.")
+            story.steps.append(_step("sub", "-", x, k, x - k, verb=verb))
+            story.value = x - k
+        elif kind == "times":
+            k = rng.randint(2, min(4, c.max_factor))
+            if x * k > c.max_value or x < 2:
+                return False
+            who = story.friend
+            story.sentences.append(f"{who} has {k} times as many {items} as {story.subject}.")
+            story.steps.append(_step("times", "*", x, k, x * k, who=who))
+            story.subject, story.value = who, x * k
+        elif kind == "share":
+            divisors = [k for k in range(2, min(c.max_factor, 9) + 1) if x % k == 0 and x // k >= 1]
+            if not divisors:
+                return False
+            k = rng.choice(divisors)
+            story.sentences.append(f"{story.subject} shares the {items} equally among {k} friends.")
+            story.question = f"How many {items} does each friend get?"
+            story.steps.append(_step("share", "/", x, k, x // k))
+            story.value, story.closed = x // k, True
+        else:  # sell
+            p = rng.randint(2, c.max_factor)
+            if x * p > c.max_value:
+                return False
+            story.sentences.append(f"{story.subject} sells each {story.item} for ${p}.")
+            story.question = f"How many dollars does {story.subject} get?"
+            story.steps.append(_step("sell", "*", x, p, x * p))
+            story.value, story.closed = x * p, True
+        return True
+
+    def _problem(self, rng: random.Random) -> dict[str, Any] | None:
+        c = self.config
+        n_ops = rng.randint(c.min_steps, c.max_steps)
+        name, friend = rng.sample(NAMES, 2)
+        story = _Story(name=name, item=rng.choice(ITEMS), friend=friend, subject=name, value=0)
+        done = self._open(rng, story, use_op=rng.random() < 0.5)
+        tries = 0
+        while done < n_ops:
+            tries += 1
+            if tries > 50:
+                return None
+            if self._extend(rng, story, last=done == n_ops - 1):
+                done += 1
+        if not story.closed:
+            story.question = f"How many {_plural(story.item)} does {story.subject} have now?"
+        question = " ".join(story.sentences + [story.question])
+        answer = story.value
+        solution = "\n".join(f"{s['a']} {s['op']} {s['b']} = <<{s['a']}{s['op']}{s['b']}={s['result']}>>{s['result']}"
+                             for s in story.steps) + f"\n#### {answer}"
+        return {"question": question, "answer": solution, "final_answer": str(answer),
+                "steps": story.steps, "n_steps": len(story.steps),
+                "start": story.sentences[0], "item": story.item, "name": name}
+
+    @staticmethod
+    def signature(problem: dict[str, Any]) -> str:
+        """What makes two problems the same problem: the question with names and items removed."""
+        return " ".join(f"{s['kind']}:{s['a']}{s['op']}{s['b']}" for s in problem["steps"]) + "|" + problem["start"].split(" ", 1)[1].replace(problem["item"], "ITEM")
+
+    def _stream(self, split: str) -> Iterator[dict[str, Any]]:
+        rng = random.Random(f"{self.config.seed}-{split}")
+        while True:
+            problem = self._problem(rng)
+            if problem is not None:
+                yield problem
+
+    def problems(self, split: str) -> list[dict[str, Any]]:
+        """The `train` or `test` split: `n_train` / `n_test` unique problems, test never in train."""
+        if split not in ("train", "test"):
+            raise ValueError(f"unknown split {split!r}; valid: 'train', 'test'")
+        test, seen = [], set()
+        for problem in self._stream("test"):
+            if len(test) == self.config.n_test:
+                break
+            sig = self.signature(problem)
+            if sig not in seen:
+                seen.add(sig)
+                test.append(problem)
+        if split == "test":
+            return [{"id": f"toy-test-{i}", **p} for i, p in enumerate(test)]
+        train: list[dict[str, Any]] = []
+        for problem in self._stream("train"):
+            if len(train) == self.config.n_train:
+                break
+            sig = self.signature(problem)
+            if sig not in seen:
+                seen.add(sig)
+                train.append(problem)
+        return [{"id": f"toy-train-{i}", **p} for i, p in enumerate(train)]
+
+    def arithmetic_facts(self, n: int, seed: int) -> list[str]:
+        """Single operations `a op b = c` over the world's number ranges (pretraining text)."""
+        rng, c, facts = random.Random(f"{self.config.seed}-facts-{seed}"), self.config, []
+        while len(facts) < n:
+            op = rng.choice("+-*/")
+            if op == "+":
+                a = rng.randint(0, c.max_value)
+                b = rng.randint(0, min(c.max_addend, c.max_value - a)) if rng.random() < 0.8 else rng.randint(0, c.max_value - a)
+                facts.append(f"{a} + {b} = {a + b}")
+            elif op == "-":
+                a = rng.randint(0, c.max_value)
+                b = rng.randint(0, min(a, c.max_addend)) if rng.random() < 0.8 else rng.randint(0, a)
+                facts.append(f"{a} - {b} = {a - b}")
+            elif op == "*":
+                b = rng.randint(0, c.max_factor)
+                a = rng.randint(0, c.max_value // max(b, 1))
+                facts.append(f"{a} * {b} = {a * b}" if rng.random() < 0.5 else f"{b} * {a} = {a * b}")
+            else:
+                b = rng.randint(1, c.max_factor)
+                q = rng.randint(0, c.max_value // b)
+                facts.append(f"{q * b} / {b} = {q}")
+        return facts

@@ -1,0 +1,103 @@
+"""The toy world's programmatic teacher: step-by-step traces written from a problem's structured steps.
+
+Each trace is `<think>\n…\n</think>\n\\boxed{N}`. Distinct solution paths differ in phrasing (a sentence per
+step, or bare equations) and in operand order of commutative steps; a configurable share of traces
+carries one arithmetic slip that propagates to a wrong final answer, so that filtering matters.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+_SENTENCE = {
+    "groups": "There are {eq} {items}.",
+    "rate": "{name} picks {eq} {items}.",
+    "add": "After {verb_ing} {b} more, there are {eq}.",
+    "sub": "After {verb_ing} {b}, there are {eq} left.",
+    "times": "{who} has {eq}.",
+    "share": "Each friend gets {eq}.",
+    "sell": "That makes {eq} dollars.",
+}
+_VERB_ING = {"finds": "finding", "buys": "buying", "is given": "being given",
+             "gives away": "giving away", "loses": "losing", "donates": "donating"}
+
+
+@dataclass(frozen=True)
+class ProgramTeacherConfig:
+    """Knobs of the program teacher (mirrored in conf/teacher/program.yaml)."""
+
+    n_paths: int = 2  # distinct solution paths per problem (at most 4 exist)
+    wrong_share: float = 0.2  # share of traces with one arithmetic slip (wrong final answer)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_paths <= 4:
+            raise ValueError(f"n_paths must be in 1..4 (phrasing x operand order), got {self.n_paths}")
+        if not 0.0 <= self.wrong_share <= 1.0:
+            raise ValueError(f"wrong_share must be in [0, 1], got {self.wrong_share}")
+
+
+def _apply(op: str, a: int, b: int) -> int:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return a // b if b else 0
+
+
+def write_trace(problem: dict[str, Any], path: int, slip_step: int | None = None, slip: int = 0) -> tuple[str, str]:
+    """The trace for solution path `path` (0..3) and its final answer; `slip_step` adds `slip` to that step's result."""
+    verbose, swap = path % 2 == 0, (path // 2) % 2 == 1
+    lines, carried = [], None
+    for index, step in enumerate(problem["steps"]):
+        a = carried if (carried is not None and step["kind"] not in ("groups", "rate")) else step["a"]
+        b = step["b"]
+        result = _apply(step["op"], a, b)
+        if index == slip_step:
+            result = max(0, result + slip)
+        left, right = (b, a) if swap and step["op"] in "+*" else (a, b)
+        eq = f"{left} {step['op']} {right} = {result}"
+        if verbose:
+            lines.append(_SENTENCE[step["kind"]].format(
+                eq=eq, b=b, items=problem.get("item", "item") + "s", name=problem.get("name", ""),
+                who=step.get("who", ""), verb_ing=_VERB_ING.get(step.get("verb", ""), "adding")))
+        else:
+            lines.append(eq)
+        carried = result
+    answer = str(carried)
+    return "<think>\n" + "\n".join(lines) + "\n</think>\n\\boxed{" + answer + "}", answer
+
+
+class ProgramTeacher:
+    """Writes `n_paths` traces per problem; deterministic in (config, problem id)."""
+
+    name = "program"
+
+    def __init__(self, config: ProgramTeacherConfig) -> None:
+        self.config = config
+
+    def traces(self, problem: dict[str, Any]) -> list[dict[str, Any]]:
+        """Trace records for one problem (the paths that differ; `verified` set against the true answer)."""
+        rng = random.Random(f"{self.config.seed}-{problem['id']}")
+        paths = rng.sample(range(4), 4)
+        out, seen = [], set()
+        for path in paths:
+            if len(out) == self.config.n_paths:
+                break
+            slip_step, slip = None, 0
+            if rng.random() < self.config.wrong_share:
+                slip_step = rng.randrange(len(problem["steps"]))
+                slip = rng.choice([-10, -2, -1, 1, 2, 10])
+            trace, answer = write_trace(problem, path, slip_step, slip)
+            if trace in seen:
+                continue
+            seen.add(trace)
+            out.append({
+                "id": f"{problem['id']}/{self.name}/{path}", "problem_id": problem["id"],
+                "problem": problem["question"], "answer": problem["final_answer"], "trace": trace,
+                "teacher": self.name, "path": path, "verified": answer == problem["final_answer"],
+            })
+        return out

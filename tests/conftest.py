@@ -1,0 +1,59 @@
+"""Shared fixtures: one tiny tokenizer + Qwen3 model per test session, and single-threaded torch.
+
+The machine the tests run on has few shared cores; torch's default thread pool fights over them and makes a
+93k-parameter model forward ~40x slower than one thread does, so model tests pin torch to one thread.
+"""
+from __future__ import annotations
+
+import pytest
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A saved tiny tokenizer + freshly initialised tiny Qwen3 (tests/_sft_fixtures.TINY_ARCH); read-only for tests."""
+    from tests._sft_fixtures import make_tiny_model
+
+    _one_thread()
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture(scope="session")
+def peaky_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Like `tiny_model_dir` but initialised with large weights, so greedy decoding is varied (not one repeated
+    token) and its argmax has wide margins (no near-ties that float noise from padding could flip)."""
+    from tests._sft_fixtures import TINY_ARCH, make_tiny_model
+
+    _one_thread()
+    return make_tiny_model(tmp_path_factory.mktemp("peaky_model"), arch={**TINY_ARCH, "initializer_range": 0.3})
+
+
+@pytest.fixture(scope="session")
+def small_world():
+    """A small toy world (n_train=200, n_test=50) and its two splits."""
+    from data.toy_world import ToyWorld, ToyWorldConfig
+
+    world = ToyWorld(ToyWorldConfig(n_train=200, n_test=50))
+    return world, world.problems("train"), world.problems("test")
+
+
+@pytest.fixture
+def sft_cfg():
+    """A `conf/sft/<name>.yaml` composed through Hydra, shrunk to a few CPU steps; call with the group option
+    and extra overrides."""
+
+    def make(option: str = "full", *overrides: str) -> dict:
+        from omegaconf import OmegaConf
+
+        from launch.config_check import compose
+
+        small = [f"sft={option}", "sft.per_device_train_batch_size=4", "sft.logging_steps=1", "sft.max_length=256",
+                 "sft.save_total_limit=5", *overrides]
+        return OmegaConf.to_container(compose(small).sft, resolve=True)
+
+    return make

@@ -1,0 +1,186 @@
+"""conf/: every group option composes; config values reach the code that reads them; bad overrides fail clearly."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from launch.config_check import CONF_DIR, ConfigError, compose, group_options
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _root_defaults() -> set[str]:
+    defaults = yaml.safe_load((CONF_DIR / "config.yaml").read_text())["defaults"]
+    return {next(iter(d)) for d in defaults if isinstance(d, dict)}
+
+
+def _all_options() -> list[tuple[str, str]]:
+    return [(group.name, option) for group in sorted(CONF_DIR.iterdir()) if group.is_dir()
+            for option in group_options(group.name)]
+
+
+def _override(group: str, option: str) -> str:
+    # groups outside the root defaults list (benchmark, reward: read by other entry points) are added with `+`
+    return f"{group}={option}" if group in _root_defaults() else f"+{group}={option}"
+
+
+def test_group_options_lists_the_files():
+    assert group_options("condition") == ["answer_only_sft", "trace_sft"]
+    assert "tiny" in group_options("model")
+    assert group_options("no_such_group") == []
+
+
+@pytest.mark.parametrize("group, option", _all_options())
+def test_every_group_option_composes_and_resolves(group, option):
+    cfg = compose([_override(group, option)])
+    assert group in cfg and cfg[group] is not None
+    plain = OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+    raw = yaml.safe_load((CONF_DIR / group / f"{option}.yaml").read_text()) or {}
+    if "name" in raw:  # run folders and fingerprints use `<group>.name`: it must be the option's own name
+        assert plain[group]["name"] == option
+    for key, value in raw.items():
+        if key != "defaults" and not isinstance(value, dict) and "${" not in str(value):
+            assert plain[group][key] == value, f"{group}={option}: {key}"
+
+
+def test_the_default_composition():
+    cfg = compose([])
+    assert cfg.condition.name == "trace_sft" and cfg.model.name == "tiny" and cfg.sft.name == "full"
+    assert cfg.data.name == "toy" and cfg.teacher.name == "program" and cfg.eval.name == "toy"
+
+
+def test_overrides_reach_the_config():
+    cfg = compose(["condition=answer_only_sft", "sft=lora", "sft.lora.r=8", "data.n_train=123", "seed=4"])
+    assert cfg.condition.sft_data == "answer_only" and cfg.seed == 4 and cfg.data.n_train == 123
+    assert cfg.sft.lora.r == 8 and cfg.sft.lora.use_rslora is True
+    assert cfg.sft.max_steps == compose([]).sft.max_steps  # lora inherits full's budget
+
+
+@pytest.mark.parametrize("option", group_options("condition"))
+def test_conditions_list_known_stages_in_order(option):
+    from launch.pipeline import KNOWN_STAGES
+
+    cond = compose([f"condition={option}"]).condition
+    stages = list(cond.stages)
+    assert set(stages) <= set(KNOWN_STAGES)
+    assert stages == sorted(stages, key=KNOWN_STAGES.index)
+    assert cond.sft_data in ("answer_only", "trace")
+    if cond.sft_data == "trace":
+        assert "teacher" in stages
+
+
+def test_toy_world_defaults_mirror_conf_data():
+    from data.toy_world import ToyWorldConfig
+    from launch.stages import _world_config
+
+    cfg = compose([])
+    assert _world_config(cfg) == ToyWorldConfig()
+    fields = {f.name for f in dataclasses.fields(ToyWorldConfig)}
+    assert set(cfg.data.keys()) - {"name"} == fields
+
+
+def test_teacher_defaults_mirror_conf_teacher():
+    from sft.teachers.program import ProgramTeacherConfig
+
+    teacher = OmegaConf.to_container(compose([]).teacher)
+    fields = {f.name for f in dataclasses.fields(ProgramTeacherConfig)}
+    assert set(teacher) - {"name", "only_verified"} == fields
+    assert ProgramTeacherConfig(**{k: teacher[k] for k in fields}) == ProgramTeacherConfig()
+
+
+@pytest.mark.parametrize("option", group_options("sft"))
+def test_every_sft_key_reaches_sft_config(option, tmp_path):
+    """A key in conf/sft that is neither an SFTConfig key nor one of ours would be silently ignored."""
+    from sft.train import _TRAINER_KEYS, build_sft_config
+
+    sft = OmegaConf.to_container(compose([f"sft={option}"]).sft, resolve=True)
+    assert set(sft) - set(_TRAINER_KEYS) <= {"name", "lora", "mode"}
+    args = build_sft_config(sft, tmp_path, "none", seed=3, use_cpu=True)
+    for key in set(sft) & set(_TRAINER_KEYS):
+        assert getattr(args, key) == sft[key], key
+    assert args.bf16 is False and args.seed == 3 and args.output_dir == str(tmp_path / "checkpoints")
+    if sft["lora"]:
+        from sft.train import lora_config
+
+        lora = lora_config(sft["lora"])
+        assert (lora.r, lora.lora_alpha, lora.use_rslora) == (sft["lora"]["r"], sft["lora"]["alpha"],
+                                                              sft["lora"]["use_rslora"])
+
+
+def test_tiny_model_conf_keys_are_used():
+    from transformers import Qwen3Config
+
+    from sft.train import _TRAINER_KEYS
+
+    model = OmegaConf.to_container(compose(["model=tiny"]).model, resolve=True)
+    defaults = Qwen3Config()
+    built = Qwen3Config(**model["arch"])
+    for key, value in model["arch"].items():
+        # Qwen3Config keeps unknown kwargs as attributes silently; a typo must be caught here
+        known = hasattr(defaults, key) or key in (defaults.rope_parameters or {})
+        assert known, f"model.arch.{key} is not a Qwen3Config field"
+        assert getattr(built, key, None) == value or (built.rope_parameters or {}).get(key) == value, key
+    assert set(model["pretrain"]) - set(_TRAINER_KEYS) <= {"n_facts", "facts_per_doc", "n_statements", "threads"}
+
+
+@pytest.mark.parametrize("option", [o for o in group_options("model") if o != "tiny"])
+def test_hub_models_name_a_path_and_no_toy_parts(option):
+    model = compose([f"model={option}"]).model
+    assert model.name_or_path and "/" in model.name_or_path
+    assert model.arch is None and model.pretrain is None and model.tokenizer is None
+
+
+# ---- bad input ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("group", ["condition", "model", "sft", "data", "teacher", "logger", "deepspeed", "eval"])
+def test_unknown_group_option_names_it_and_lists_choices(group):
+    with pytest.raises(ConfigError) as info:
+        compose([f"{group}=nope"])
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"unknown {group} 'nope'" in message
+    for option in group_options(group):
+        assert option in message
+
+
+@pytest.mark.parametrize("override, parent, listed", [
+    ("sft.nope=1", "sft", "learning_rate"),
+    ("data.n_trainx=5", "data", "n_train"),
+    ("nope=1", "<root>", "condition"),
+    ("model.arch.hidden=3", "model.arch", "hidden_size"),
+])
+def test_unknown_key_names_it_and_lists_valid_keys(override, parent, listed):
+    with pytest.raises(ConfigError) as info:
+        compose([override])
+    message = str(info.value)
+    key = override.split("=")[0]
+    assert "\n" not in message
+    assert f"unknown config key '{key}'" in message
+    assert f"valid keys under {parent}:" in message and f"'{listed}'" in message
+
+
+def _pipeline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "launch.pipeline", *args, f"output_root={tmp_path / 'out'}"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("arg, expected", [
+    ("condition=nope", "error: unknown condition 'nope'; valid condition choices: ['answer_only_sft', 'trace_sft']"),
+    ("model=nope", "error: unknown model 'nope'; valid model choices: "),
+    ("sft.nope=1", "error: unknown config key 'sft.nope'; valid keys under sft: "),
+])
+def test_pipeline_cli_rejects_bad_override_with_one_line(tmp_path, arg, expected):
+    result = _pipeline(tmp_path, arg)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(expected)
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing ran

@@ -1,0 +1,154 @@
+"""The program teacher's traces, checked against the toy world's true answers and plain arithmetic."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sft.teachers.program import ProgramTeacher, ProgramTeacherConfig, write_trace
+
+_EQUATION = re.compile(r"(-?\d+) ([-+*/]) (-?\d+) = (-?\d+)")
+_BOXED = re.compile(r"\\boxed\{(-?\d+)\}")
+_TRACE = re.compile(r"\A<think>\n(.+)\n</think>\n\\boxed\{(-?\d+)\}\Z", re.S)
+
+
+def _true(op: str, a: int, b: int, c: int) -> bool:
+    if op == "+":
+        return a + b == c
+    if op == "-":
+        return a - b == c
+    if op == "*":
+        return a * b == c
+    return b != 0 and a == b * c  # exact division only
+
+
+def _boxed(trace: str) -> str:
+    found = _BOXED.findall(trace)
+    assert len(found) == 1, trace
+    return found[0]
+
+
+def _wrong_equations(trace: str) -> list[str]:
+    body = _TRACE.match(trace)
+    assert body, f"trace not in <think>…</think>\\n\\boxed{{N}} form: {trace!r}"
+    equations = _EQUATION.findall(body.group(1))
+    assert len(equations) == body.group(1).count("\n") + 1, "one equation per line"
+    return [f"{e[0]} {e[1]} {e[2]} = {e[3]}" for e in equations if not _true(e[1], int(e[0]), int(e[2]), int(e[3]))]
+
+
+@pytest.mark.parametrize("path", range(4))
+def test_write_trace_without_slip_is_correct(small_world, path):
+    _, train, _ = small_world
+    for problem in train:
+        trace, answer = write_trace(problem, path)
+        assert answer == problem["final_answer"] == _boxed(trace)
+        assert not _wrong_equations(trace), (problem["id"], trace)
+        assert trace.count("\n") - 2 == len(problem["steps"]), trace  # one line per step
+
+
+def test_write_trace_paths_differ_in_phrasing_and_operand_order(small_world):
+    _, train, _ = small_world
+    problem = next(p for p in train if any(s["op"] in "+*" and s["a"] != s["b"] for s in p["steps"]))
+    traces = [write_trace(problem, path)[0] for path in range(4)]
+    assert len(set(traces)) == 4
+    assert "After" in traces[0] or "There are" in traces[0] or "has" in traces[0] or "gets" in traces[0] \
+        or "makes" in traces[0] or "picks" in traces[0]
+    bare = traces[1].split("\n")[1:-2]
+    assert all(re.fullmatch(r"-?\d+ [-+*/] -?\d+ = -?\d+", line) for line in bare), traces[1]
+
+
+def test_slip_changes_that_step_and_propagates(small_world):
+    _, train, _ = small_world
+    problem = next(p for p in train if p["n_steps"] == 3)
+    trace, answer = write_trace(problem, 1, slip_step=0, slip=10)  # path 1: bare equations, no operand swap
+    lines = trace.split("\n")[1:-2]
+    slipped = problem["steps"][0]["result"] + 10
+    assert _EQUATION.fullmatch(lines[0]).group(4) == str(slipped)
+    assert lines[1].startswith(f"{slipped} {problem['steps'][1]['op']} ")  # the next step works on the slipped value
+    assert _boxed(trace) == answer
+
+
+def test_verified_traces_have_the_gold_answer_and_correct_arithmetic(small_world):
+    """Default teacher (20% slips): a trace marked verified must be one the student may learn from."""
+    _, train, _ = small_world
+    teacher = ProgramTeacher(ProgramTeacherConfig())
+    bad = []
+    for problem in train:
+        for record in teacher.traces(problem):
+            assert record["answer"] == problem["final_answer"]
+            assert record["verified"] == (_boxed(record["trace"]) == problem["final_answer"])
+            if record["verified"] and _wrong_equations(record["trace"]):
+                bad.append((record["id"], _wrong_equations(record["trace"])))
+    assert not bad, f"{len(bad)} verified traces contain false arithmetic, e.g. {bad[:3]}"
+
+
+def test_wrong_share_zero_gives_only_verified_traces(small_world):
+    _, train, _ = small_world
+    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.0))
+    for problem in train:
+        for record in teacher.traces(problem):
+            assert record["verified"] and _boxed(record["trace"]) == problem["final_answer"]
+            assert not _wrong_equations(record["trace"])
+
+
+def test_wrong_share_one_gives_only_unverified_traces(small_world):
+    _, train, _ = small_world
+    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=1.0))
+    still_right = []
+    for problem in train:
+        for record in teacher.traces(problem):
+            if record["verified"] or _boxed(record["trace"]) == problem["final_answer"]:
+                still_right.append((record["trace"], problem["final_answer"]))
+    assert not still_right, (f"{len(still_right)} traces with a slip still reach the gold answer (and are marked "
+                             f"verified), e.g. {still_right[:2]}")
+
+
+def test_wrong_share_is_roughly_respected(small_world):
+    _, train, _ = small_world
+    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.2))
+    records = [r for p in train for r in teacher.traces(p)]
+    share = 1 - sum(r["verified"] for r in records) / len(records)
+    assert 0.1 < share < 0.3
+
+
+@pytest.mark.parametrize("n_paths", [1, 2, 3, 4])
+def test_n_paths_distinct_traces(small_world, n_paths):
+    _, train, _ = small_world
+    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=n_paths, wrong_share=0.0))
+    for problem in train:
+        records = teacher.traces(problem)
+        traces = [r["trace"] for r in records]
+        assert len(set(traces)) == len(traces)
+        assert len({r["id"] for r in records}) == len(records)
+        if n_paths <= 2:  # bare vs sentence phrasing always differ
+            assert len(records) == n_paths
+        else:
+            assert 2 <= len(records) <= n_paths
+        for record in records:
+            assert record["id"] == f"{problem['id']}/program/{record['path']}"
+            assert record["problem_id"] == problem["id"] and record["problem"] == problem["question"]
+            assert record["teacher"] == "program" and 0 <= record["path"] < 4
+
+
+def test_four_paths_when_operand_order_matters(small_world):
+    _, train, _ = small_world
+    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=4, wrong_share=0.0))
+    swappable = [p for p in train if any(s["op"] in "+*" and s["a"] != s["b"] for s in p["steps"])]
+    assert swappable
+    assert all(len(teacher.traces(p)) == 4 for p in swappable)
+
+
+def test_teacher_is_deterministic_and_seeded(small_world):
+    _, train, _ = small_world
+    config = ProgramTeacherConfig(n_paths=2, wrong_share=0.5, seed=3)
+    first = [ProgramTeacher(config).traces(p) for p in train]
+    assert first == [ProgramTeacher(config).traces(p) for p in train]
+    other = [ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.5, seed=4)).traces(p) for p in train]
+    assert other != first
+
+
+@pytest.mark.parametrize("kwargs, text", [(dict(n_paths=0), "n_paths"), (dict(n_paths=5), "got 5"),
+                                          (dict(wrong_share=1.5), "wrong_share"), (dict(wrong_share=-0.1), "-0.1")])
+def test_bad_config_raises(kwargs, text):
+    with pytest.raises(ValueError, match=re.escape(text)):
+        ProgramTeacherConfig(**kwargs)
