@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
+
+
 class ModelNotAvailableError(RuntimeError):
     """A model that is neither a local directory nor in the local hub cache while the hub is unreachable."""
 
@@ -21,9 +24,12 @@ def load_tokenizer(name_or_path: str, padding_side: str = "left") -> Any:
     """`AutoTokenizer.from_pretrained`, with a pad token ensured and a clear error for an unreachable model."""
     from transformers import AutoTokenizer
 
+    local = Path(name_or_path).expanduser()
+    if local.is_dir() and not any((local / f).exists() for f in _TOKENIZER_FILES):
+        raise ModelNotAvailableError(f"model directory {name_or_path!r} is incomplete or unreadable: no tokenizer files (one of {list(_TOKENIZER_FILES)})")
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise _unavailable(name_or_path, error) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -47,7 +53,7 @@ def load_model(name_or_path: str, dtype: str = "float32", attn_implementation: s
     try:
         return AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype[dtype],
                                                     attn_implementation=attn_implementation, **kwargs)
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise _unavailable(name_or_path, error) from None
 
 

@@ -76,8 +76,8 @@ class ToyWorld:
             story.value = rng.randint(5, min(60, c.max_value))
             story.sentences.append(f"{story.name} has {story.value} {items}.")
             return 0
-        a = rng.randint(2, c.max_factor)
-        b = rng.randint(2, max(2, min(12, c.max_value // a)))
+        a = rng.randint(2, min(c.max_factor, c.max_value // 2))
+        b = rng.randint(2, min(12, c.max_value // a))
         story.value = a * b
         if rng.random() < 0.5:
             story.sentences.append(f"{story.name} has {a} boxes of {items} with {b} {items} in each box.")
@@ -170,28 +170,34 @@ class ToyWorld:
             if problem is not None:
                 yield problem
 
+    def _unique(self, split: str, wanted: int, seen: set[str]) -> list[dict[str, Any]]:
+        """`wanted` problems of `split` whose signatures are not in `seen` (which it extends)."""
+        out: list[dict[str, Any]] = []
+        misses = 0
+        for problem in self._stream(split):
+            if len(out) == wanted:
+                break
+            sig = self.signature(problem)
+            if sig in seen:
+                misses += 1
+                if misses > 1000 + 50 * wanted:
+                    raise ValueError(
+                        f"the toy world is too small for n_{split}={wanted}: only {len(out)} new distinct problems "
+                        f"found; widen max_value / max_factor / max_addend / steps or ask for fewer problems")
+                continue
+            seen.add(sig)
+            out.append(problem)
+        return out
+
     def problems(self, split: str) -> list[dict[str, Any]]:
         """The `train` or `test` split: `n_train` / `n_test` unique problems, test never in train."""
         if split not in ("train", "test"):
             raise ValueError(f"unknown split {split!r}; valid: 'train', 'test'")
-        test, seen = [], set()
-        for problem in self._stream("test"):
-            if len(test) == self.config.n_test:
-                break
-            sig = self.signature(problem)
-            if sig not in seen:
-                seen.add(sig)
-                test.append(problem)
+        seen: set[str] = set()
+        test = self._unique("test", self.config.n_test, seen)
         if split == "test":
             return [{"id": f"toy-test-{i}", **p} for i, p in enumerate(test)]
-        train: list[dict[str, Any]] = []
-        for problem in self._stream("train"):
-            if len(train) == self.config.n_train:
-                break
-            sig = self.signature(problem)
-            if sig not in seen:
-                seen.add(sig)
-                train.append(problem)
+        train = self._unique("train", self.config.n_train, seen)
         return [{"id": f"toy-train-{i}", **p} for i, p in enumerate(train)]
 
     def arithmetic_facts(self, n: int, seed: int) -> list[str]:

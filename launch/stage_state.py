@@ -53,7 +53,10 @@ def claim_stage_dir(stage_dir: str | Path, fp: str) -> Path:
     marker = stage_dir / ".fingerprint"
     old = marker.read_text().strip() if marker.exists() else None
     if stage_dir.exists() and any(stage_dir.iterdir()) and old != fp:
-        stage_dir.rename(stage_dir.with_name(f"{stage_dir.name}.stale-{old or 'unknown'}"))
+        aside, n = stage_dir.with_name(f"{stage_dir.name}.stale-{old or 'unknown'}"), 1
+        while aside.exists():
+            aside, n = stage_dir.with_name(f"{stage_dir.name}.stale-{old or 'unknown'}-{n}"), n + 1
+        stage_dir.rename(aside)
     stage_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text(fp)
     return stage_dir

@@ -144,6 +144,8 @@ def test_second_call_continues_with_a_larger_budget(tiny_model_dir, rows, sft_cf
     assert second["resumed_from"] == str(out / "checkpoints" / "checkpoint-2")
     assert second["steps"] == 3
     assert (out / "final" / "model.safetensors").exists()
+    # the summary reports how many tokens were trained on (the trainer logs num_tokens with every loss)
+    assert second["num_tokens"] is not None and second["num_tokens"] > 0
 
 
 def test_last_checkpoint_ignores_incomplete_ones(tmp_path):

@@ -152,3 +152,41 @@ def test_teacher_is_deterministic_and_seeded(small_world):
 def test_bad_config_raises(kwargs, text):
     with pytest.raises(ValueError, match=re.escape(text)):
         ProgramTeacherConfig(**kwargs)
+
+
+# ---- the teacher stage and the SFT rows built from it ------------------------------------------------------
+def test_teacher_stage_resumes_a_killed_run_and_feeds_only_verified_traces(tmp_path):
+    from data.jsonl_io import read_jsonl
+    from launch.config_check import compose
+    from launch.stage_state import read_summary
+    from launch.stages import load_split, sft_rows, stage_data, stage_teacher
+
+    cfg = compose(["data.n_train=60", "data.n_test=10", f"output_root={tmp_path}"])
+    data_dir = stage_data(cfg)
+    traces_dir = stage_teacher(cfg, data_dir)
+    clean = read_jsonl(traces_dir / "traces.jsonl")
+    train = load_split(data_dir, "train")
+    assert len(clean) == 2 * len(train) and len({t["id"] for t in clean}) == len(clean)
+    summary = read_summary(traces_dir)
+    assert summary["n_traces"] == len(clean) and summary["n_verified"] == sum(t["verified"] for t in clean)
+
+    # kill half way: no summary, a torn last record
+    raw = (traces_dir / "traces.jsonl").read_text()
+    (traces_dir / "traces.jsonl").write_text(raw[: len(raw) // 2])
+    (traces_dir / "summary.json").unlink()
+    assert stage_teacher(cfg, data_dir) == traces_dir
+    assert read_jsonl(traces_dir / "traces.jsonl") == clean
+
+    rows = sft_rows(cfg, data_dir, traces_dir)
+    verified = [t for t in clean if t["verified"]]
+    assert len(rows) == len(verified)
+    for row, trace in zip(rows, verified):
+        assert row["prompt"] == [{"role": "user", "content": trace["problem"] + "\nPut the final answer in \\boxed{}."}]
+        assert row["completion"] == [{"role": "assistant", "content": trace["trace"]}]
+        assert _boxed(trace["trace"]) == trace["answer"]
+
+    answer_rows = sft_rows(compose(["condition=answer_only_sft", "data.n_train=60", "data.n_test=10",
+                                    f"output_root={tmp_path}"]), data_dir, None)
+    assert [r["completion"][0]["content"] for r in answer_rows] == [f"\\boxed{{{p['final_answer']}}}" for p in train]
+    with pytest.raises(ValueError, match="teacher"):
+        sft_rows(cfg, data_dir, None)

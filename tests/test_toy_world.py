@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,8 +68,12 @@ def test_signature_ignores_names_and_items(small_world):
     assert ToyWorld.signature(renamed) == ToyWorld.signature(problem)
 
 
-@pytest.mark.parametrize("cfg", [dict(SMALL), dict(n_train=150, n_test=30, min_steps=1, max_steps=4, max_value=60,
-                                                   max_factor=3, max_addend=5, seed=7)])
+@pytest.mark.parametrize("cfg", [
+    dict(SMALL),
+    dict(n_train=150, n_test=30, min_steps=1, max_steps=4, max_value=60, max_factor=3, max_addend=5, seed=7),
+    # a valid config whose largest factor exceeds max_value / 2: openings must still stay within max_value
+    dict(n_train=60, n_test=20, min_steps=1, max_steps=2, max_value=20, max_factor=15),
+], ids=["default", "small_ranges", "big_factor"])
 def test_every_problem_is_arithmetically_consistent(cfg):
     config = ToyWorldConfig(**cfg)
     world = ToyWorld(config)
@@ -141,3 +148,18 @@ def test_arithmetic_facts_are_true_and_deterministic(small_world):
         assert eq == "="
         assert _apply(op, int(a), int(b)) == int(c), fact
         assert 0 <= int(c) <= world.config.max_value
+
+
+def test_a_world_too_small_for_n_train_raises_instead_of_hanging():
+    """1-step problems over tiny ranges have well under 100 distinct signatures; asking for 100 training
+    problems must fail with a clear error, not loop forever (run in a subprocess so a hang is cut off)."""
+    code = ("from data.toy_world import ToyWorld, ToyWorldConfig\n"
+            "ToyWorld(ToyWorldConfig(n_train=100, n_test=5, min_steps=1, max_steps=1, max_value=20, "
+            "max_factor=2, max_addend=2)).problems('train')\n")
+    try:
+        result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                                capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        pytest.fail("ToyWorld.problems() never returns when the world has fewer distinct problems than n_train")
+    assert result.returncode != 0
+    assert "n_train" in result.stderr.strip().splitlines()[-1]

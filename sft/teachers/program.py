@@ -79,6 +79,18 @@ class ProgramTeacher:
     def __init__(self, config: ProgramTeacherConfig) -> None:
         self.config = config
 
+    @staticmethod
+    def _slipped(problem: dict[str, Any], path: int, rng: random.Random) -> tuple[str, str] | None:
+        """A trace with one arithmetic slip that really changes the final answer (a slip absorbed by a later
+        floor division or by the clamp at 0 would give a 'verified' trace with false arithmetic), or None."""
+        candidates = [(step, slip) for step in range(len(problem["steps"])) for slip in (-10, -2, -1, 1, 2, 10)]
+        rng.shuffle(candidates)
+        for step, slip in candidates:
+            trace, answer = write_trace(problem, path, step, slip)
+            if answer != problem["final_answer"]:
+                return trace, answer
+        return None
+
     def traces(self, problem: dict[str, Any]) -> list[dict[str, Any]]:
         """Trace records for one problem (the paths that differ; `verified` set against the true answer)."""
         rng = random.Random(f"{self.config.seed}-{problem['id']}")
@@ -87,11 +99,9 @@ class ProgramTeacher:
         for path in paths:
             if len(out) == self.config.n_paths:
                 break
-            slip_step, slip = None, 0
+            trace, answer = write_trace(problem, path)
             if rng.random() < self.config.wrong_share:
-                slip_step = rng.randrange(len(problem["steps"]))
-                slip = rng.choice([-10, -2, -1, 1, 2, 10])
-            trace, answer = write_trace(problem, path, slip_step, slip)
+                trace, answer = self._slipped(problem, path, rng) or (trace, answer)
             if trace in seen:
                 continue
             seen.add(trace)

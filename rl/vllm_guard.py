@@ -1,0 +1,101 @@
+"""Turn the `generation:` block of conf/rl into GRPOConfig keyword arguments, refusing early and clearly when
+the vLLM backend cannot run here (no CUDA, vllm not installed or outside TRL's supported range, no server).
+
+vllm itself is never imported here: only its presence and version are checked, so this module is safe on CPU.
+"""
+from __future__ import annotations
+
+import importlib.util
+import socket
+import time
+from importlib import metadata
+from typing import Any, Mapping
+
+BACKENDS = ("hf", "vllm")
+VLLM_MODES = ("colocate", "server")
+# TRL 1.16 supports these vLLM versions (trl.import_utils.is_vllm_available).
+VLLM_SUPPORTED = ("0.22.0", "0.31.0")
+
+
+class GenerationBackendError(RuntimeError):
+    """The configured generation backend cannot run on this machine; the message says why and what to use."""
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split("+")[0].split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def check_vllm_installed() -> str:
+    """The installed vllm version; GenerationBackendError when vllm is missing or outside TRL's supported range."""
+    if importlib.util.find_spec("vllm") is None:
+        raise GenerationBackendError(
+            "rl.generation.backend=vllm but the 'vllm' package is not installed on this machine "
+            f"(TRL 1.16 supports vllm {VLLM_SUPPORTED[0]}-{VLLM_SUPPORTED[1]}; it needs a CUDA GPU). "
+            "Install it on a GPU machine, or use the HF backend: rl=grpo (rl.generation.backend=hf)")
+    version = metadata.version("vllm")
+    low, high = (_version_tuple(v) for v in VLLM_SUPPORTED)
+    if not low <= _version_tuple(version) <= high:
+        raise GenerationBackendError(
+            f"vllm {version} is installed but TRL 1.16 supports vllm {VLLM_SUPPORTED[0]}-{VLLM_SUPPORTED[1]}")
+    return version
+
+
+def check_server(host: str, port: int, wait_s: float = 0.0) -> None:
+    """GenerationBackendError unless something listens on host:port (the `trl vllm-serve` process) within `wait_s`."""
+    deadline = time.monotonic() + max(0.0, float(wait_s))
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2.0):
+                return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                raise GenerationBackendError(
+                    f"rl.generation.vllm_mode=server but nothing answers at {host}:{port} after {wait_s:.0f} s "
+                    f"({error}). Start the server first: bash launch/vllm_serve.sh <model_path> <gpu> {port}") from None
+            time.sleep(2.0)
+
+
+def generation_kwargs(gen: Mapping[str, Any] | None, *, use_cpu: bool, cuda_available: bool | None = None,
+                      max_model_length: int | None = None, check_server_up: bool = True) -> dict[str, Any]:
+    """GRPOConfig kwargs for the configured backend (validated); `{"use_vllm": False}` for the HF backend."""
+    gen = dict(gen or {"backend": "hf"})
+    backend = gen.get("backend", "hf")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown rl.generation.backend {backend!r}; valid: {list(BACKENDS)}")
+    if backend == "hf":
+        return {"use_vllm": False}
+    mode = gen.get("vllm_mode", "colocate")
+    if mode not in VLLM_MODES:
+        raise ValueError(f"unknown rl.generation.vllm_mode {mode!r}; valid: {list(VLLM_MODES)}")
+    if cuda_available is None:
+        import torch
+
+        cuda_available = torch.cuda.is_available()
+    if use_cpu or not cuda_available:
+        raise GenerationBackendError(
+            "rl.generation.backend=vllm needs a CUDA GPU and this run is on CPU "
+            "(vLLM's PyPI wheel cannot run on CPU). Use the HF backend here: rl=grpo (rl.generation.backend=hf)")
+    check_vllm_installed()
+    kwargs: dict[str, Any] = {
+        "use_vllm": True, "vllm_mode": mode,
+        "vllm_importance_sampling_correction": bool(gen.get("vllm_importance_sampling_correction", True)),
+    }
+    if mode == "colocate":
+        kwargs.update(
+            vllm_gpu_memory_utilization=float(gen.get("vllm_gpu_memory_utilization", 0.3)),
+            vllm_enable_sleep_mode=bool(gen.get("vllm_enable_sleep_mode", False)),
+            vllm_tensor_parallel_size=int(gen.get("vllm_tensor_parallel_size", 1)),
+            vllm_max_model_length=gen.get("vllm_max_model_length") or max_model_length,
+        )
+    else:
+        host, port = str(gen.get("vllm_server_host", "127.0.0.1")), int(gen.get("vllm_server_port", 8000))
+        timeout = float(gen.get("vllm_server_timeout", 240.0))
+        if check_server_up:  # a server still loading its model gets the same grace period TRL gives it
+            check_server(host, port, wait_s=timeout)
+        kwargs.update(vllm_server_host=host, vllm_server_port=port,
+                      vllm_server_timeout=timeout)
+    return kwargs

@@ -1,0 +1,45 @@
+"""The README's main job (`python -m launch.demo`) end to end on a small budget, in a subprocess."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["data.n_train=300", "data.n_test=40", "model.tokenizer.corpus_problems=100", "model.pretrain.n_facts=4000",
+         "model.pretrain.n_statements=100", "model.pretrain.max_steps=30", "model.pretrain.save_steps=1000",
+         "sft.max_steps=12", "sft.save_steps=6", "sft.logging_steps=4", "eval.batch_size=16"]
+
+
+@pytest.mark.slow
+def test_demo_small_budget(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "launch.demo", f"output_root={tmp_path}", *SMALL]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert set(results["conditions"]) == {"answer_only_sft", "trace_sft"}
+    for name, row in results["conditions"].items():
+        assert row["n_eval"] == 40, name
+        assert 0.0 <= row["accuracy"] <= 1.0
+        assert row["train_seconds"] > 0
+    assert "Held-out accuracy" in done.stdout
+    # The shared stages were built once: one data, one base and one traces folder.
+    for stage in ("data", "base", "traces"):
+        built = [p for p in (tmp_path / "shared" / stage).iterdir() if p.is_dir()]
+        assert len(built) == 1, (stage, built)
+    # Re-running resumes: every stage is complete, nothing is trained again.
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((tmp_path / "demo" / "results.json").read_text())["conditions"] == results["conditions"]
+    assert "pretraining the tiny model" not in again.stderr
+
+
+def test_demo_rejects_unknown_condition(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "launch.demo", f"output_root={tmp_path}", "demo.conditions=[trace_sft,nope]"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "unknown condition 'nope'" in done.stderr and "trace_sft" in done.stderr
+    assert not (tmp_path / "shared").exists()
