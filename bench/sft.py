@@ -123,7 +123,7 @@ def _result(name: str, ours: list[float], baseline: list[float], **extra: Any) -
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60, help="optimizer steps per timed run")
-    parser.add_argument("--rounds", type=int, default=3, help="timed runs of each side (alternating)")
+    parser.add_argument("--rounds", type=int, default=4, help="timed runs of each side (alternating)")
     parser.add_argument("--warmup-steps", type=int, default=5, help="steps of the untimed warm-up run of each side")
     parser.add_argument("--problems", type=int, default=250, help="toy problems (x4 trace paths = SFT rows)")
     parser.add_argument("--corpus-problems", type=int, default=1000, help="toy problems the tokenizer is trained on")

@@ -1,4 +1,5 @@
-"""Evaluation benchmarks: load GSM8K, MATH-500, ARC-Challenge and StrategyQA into one record schema.
+"""Evaluation benchmarks: load GSM8K, MATH-500, ARC-Challenge, StrategyQA and the toy world's test split
+(``tinygsm``) into one record schema.
 
 Every loader returns a list of :class:`BenchmarkItem` dicts::
 
@@ -21,6 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, TypedDict
+
+from data.records import PROMPT_SUFFIX
 
 AnswerType = Literal["number", "expression", "choice", "yesno"]
 ANSWER_TYPES: tuple[str, ...] = ("number", "expression", "choice", "yesno")
@@ -245,6 +248,30 @@ register_benchmark(BenchmarkSpec(
     name="strategyqa", hub_id="ChilleD/StrategyQA", hub_config=None, split="test", answer_type="yesno",
     prompt_template=YESNO_TEMPLATE, to_record=_strategyqa_record, id_field="qid",
     description="StrategyQA yes/no questions needing implicit multi-step reasoning.",
+))
+# The embedded default: the toy world's held-out test split, prompted exactly as the pipeline's eval stage
+# prompts it (question + the records' "\boxed{}" instruction), so a tiny checkpoint sees its training format.
+TINYGSM_TEMPLATE = "{question}" + PROMPT_SUFFIX
+
+
+def _toy_test_rows() -> list[dict[str, Any]]:
+    """The toy world's test split under the default world config (`ToyWorldConfig()` mirrors conf/data/toy.yaml);
+    another world's split is read with ``path=`` (the pipeline's data stage writes it as ``test.jsonl``)."""
+    from data.toy_world import ToyWorld, ToyWorldConfig
+
+    return ToyWorld(ToyWorldConfig()).problems("test")
+
+
+def _tinygsm_record(row: dict[str, Any]) -> dict[str, Any]:
+    record = _gsm8k_record(row)  # toy problems are GSM8K records: worked solution ending '#### N'
+    record["meta"] = {k: row[k] for k in ("n_steps",) if row.get(k) is not None}
+    return record
+
+
+register_benchmark(BenchmarkSpec(
+    name="tinygsm", hub_id=None, hub_config=None, split="test", answer_type="number",
+    prompt_template=TINYGSM_TEMPLATE, to_record=_tinygsm_record, id_field="id", load_rows=_toy_test_rows,
+    description="Toy world test split (500 multi-step arithmetic word problems, GSM8K format); no hub copy.",
 ))
 
 

@@ -1,58 +1,216 @@
-"""Score a checkpoint on a list of problems: generate, extract the final `\\boxed{}` answer, verify, aggregate.
+"""Score a checkpoint on a list of problems: generate, extract and verify each answer, aggregate; resumable.
 
-Per-item results go to `items.jsonl` (append-only, one record per item id) so a killed eval resumes at
-the first unfinished item; `summary.json` is written last. The full harness (pass@k, maj@k, benchmarks,
-reports) builds on this module.
+`evaluate_items(model_path, items, out_dir, cfg)` is the one entry point (the pipeline's eval stage and
+`python -m eval.run` both call it). Items are pipeline problems (`id`, `question`, `final_answer`) or benchmark
+items (`id`, `question`, `answer`, `answer_type`, ...); `cfg` is an eval config (conf/eval/*.yaml, see
+:mod:`eval.settings`): greedy or sampled (`n_samples` per problem), HF or vLLM backend.
+
+Files in `out_dir`:
+
+* `items.jsonl` -- one record per item, appended (fsync'd) chunk by chunk as items finish, so a killed run
+  resumes at its first unfinished item and never writes an item twice. Keys: `id, question, gold, completion,
+  extracted, correct, n_tokens, truncated` (sample 0), plus `benchmark, answer_type, prompt, completions,
+  answers, verdicts, sample_n_tokens, sample_truncated` (every sample).
+* `eval_config.json` -- what the records were generated with; resuming under other generation settings is
+  refused (records from two settings never mix).
+* `metrics.json` -- the returned summary: accuracy (sample 0) with a bootstrap CI, pass@k for every k <= n
+  (unbiased), maj@k, mean@n, mean tokens, truncation rate (a warning is logged above `truncation_warn`).
+* `report.md` / `report.png` when `report: true`.
 """
 from __future__ import annotations
 
+import json
+import logging
+import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from tqdm.auto import tqdm
 
 from data.hub import load_model, load_tokenizer
 from data.jsonl_io import AppendOnlyJsonl, read_jsonl
-from data.records import prompt_messages
 from eval.generate import chat_prompt_text, generate_batched
-from rewards import extract_final_answer, verify
+from eval.items import EvalItem, to_eval_items
+from eval.metrics import aggregate
+from eval.scoring import score_many, vote_key
+from eval.settings import QUICK_ITEMS, EvalSettings, settings_from
+
+log = logging.getLogger(__name__)
+
+ITEMS_FILE, CONFIG_FILE, METRICS_FILE = "items.jsonl", "eval_config.json", "metrics.json"
+Generate = Callable[[list[str], Any, int], list[list[dict[str, Any]]]]  # (prompts, progress, seed) -> samples
 
 
+# ---- selection and resume -------------------------------------------------------------------------------
+def select_items(items: list[EvalItem], settings: EvalSettings) -> list[EvalItem]:
+    """The items this run covers: the first `limit` (5 with `quick`), in order."""
+    limit = settings.limit
+    if settings.quick:
+        limit = QUICK_ITEMS if limit is None else min(limit, QUICK_ITEMS)
+    return items[:limit] if limit is not None else items
+
+
+def check_generation_identity(out_dir: Path, identity: dict[str, Any]) -> None:
+    """Refuse to add records to `out_dir` that were generated under other settings; record the settings."""
+    path = out_dir / CONFIG_FILE
+    if path.exists():
+        old = json.loads(path.read_text()).get("identity", {})
+        changed = {k: (old.get(k), identity.get(k)) for k in sorted(set(old) | set(identity)) if old.get(k) != identity.get(k)}
+        if changed:
+            detail = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())
+            raise ValueError(f"{out_dir} holds eval records generated with other settings ({detail}); evaluate into "
+                             f"a new folder, or delete {path.name} there to adopt its records anyway")
+        return
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"identity": identity}, indent=2))
+    os.replace(tmp, path)
+
+
+def _records_in_order(out_dir: Path, items: list[EvalItem]) -> list[dict[str, Any]]:
+    by_id: dict[str, dict[str, Any]] = {}
+    for record in read_jsonl(out_dir / ITEMS_FILE):
+        by_id.setdefault(str(record["id"]), record)
+    return [by_id[str(item["id"])] for item in items if str(item["id"]) in by_id]
+
+
+# ---- generation backends --------------------------------------------------------------------------------
+def _hf_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[str], str], Generate]:
+    import torch
+
+    tokenizer = load_tokenizer(model_path)
+    model = load_model(model_path, dtype=settings.dtype, attn_implementation=settings.attn_implementation)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if settings.device == "auto" else settings.device
+    if str(model.device) != device:
+        model.to(device)
+
+    def generate(prompts: list[str], progress: Any, seed: int) -> list[list[dict[str, Any]]]:
+        if settings.do_sample:
+            torch.manual_seed(seed)
+        return generate_batched(model, tokenizer, prompts, max_new_tokens=settings.max_new_tokens,
+                                batch_size=settings.prompts_per_call, do_sample=settings.do_sample,
+                                temperature=settings.temperature, top_p=settings.top_p,
+                                num_return_sequences=settings.n_samples, compact_every=settings.compact_every,
+                                progress=progress)
+
+    return (lambda user: chat_prompt_text(tokenizer, [{"role": "user", "content": user}])), generate
+
+
+def _vllm_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[str], str], Generate]:
+    from eval.vllm_backend import VLLMGenerator
+
+    engine = VLLMGenerator(model_path, dtype=settings.dtype, seed=settings.seed, engine_kwargs=settings.vllm)
+
+    def generate(prompts: list[str], progress: Any, seed: int) -> list[list[dict[str, Any]]]:
+        return engine.generate(prompts, max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample,
+                               n_samples=settings.n_samples, temperature=settings.temperature, top_p=settings.top_p,
+                               seed=seed, progress=progress)
+
+    return (lambda user: chat_prompt_text(engine.tokenizer, [{"role": "user", "content": user}])), generate
+
+
+def make_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[str], str], Generate]:
+    """`(prompt_text(user_prompt) -> str, generate(prompts, progress, seed) -> samples)` for `settings.backend`."""
+    if settings.backend == "vllm":
+        return _vllm_backend(model_path, settings)
+    return _hf_backend(model_path, settings)
+
+
+# ---- records and summary --------------------------------------------------------------------------------
+def item_record(item: EvalItem, prompt: str, samples: list[dict[str, Any]], answers: list[str | None],
+                verdicts: list[bool]) -> dict[str, Any]:
+    """The `items.jsonl` record of one item: sample 0 under the original keys, every sample in list keys."""
+    first = samples[0]
+    return {
+        "id": item["id"], "question": item["question"], "gold": item["gold"],
+        "completion": first["text"], "extracted": answers[0], "correct": bool(verdicts[0]),
+        "n_tokens": int(first["n_tokens"]), "truncated": bool(first["truncated"]),
+        "benchmark": item["source"], "answer_type": item["answer_type"], "prompt": prompt,
+        "completions": [s["text"] for s in samples], "answers": answers, "verdicts": [bool(v) for v in verdicts],
+        "sample_n_tokens": [int(s["n_tokens"]) for s in samples], "sample_truncated": [bool(s["truncated"]) for s in samples],
+    }
+
+
+def _per_sample(record: dict[str, Any]) -> dict[str, Any]:
+    """Per-sample lists of a record for `eval.metrics.aggregate` (records from before the list keys: 1 sample)."""
+    answer_type = record.get("answer_type", "number")
+    answers = record.get("answers", [record.get("extracted")])
+    return {"verdicts": record.get("verdicts", [record["correct"]]),
+            "answers": [vote_key(a, answer_type) for a in answers],
+            "n_tokens": record.get("sample_n_tokens", [record["n_tokens"]]),
+            "truncated": record.get("sample_truncated", [record["truncated"]])}
+
+
+def summarize(records: list[dict[str, Any]], model_path: str, settings: EvalSettings) -> dict[str, Any]:
+    """The run's metrics: the pipeline's keys (model_path, n_eval, accuracy, truncation_rate, no_answer_rate,
+    mean_tokens) plus ci_low/ci_high, pass@k, maj@k, mean@n, n_samples and the generation settings."""
+    n = len(records)
+    summary: dict[str, Any] = {"model_path": model_path, "n_eval": n, "accuracy": 0.0, "truncation_rate": 0.0,
+                               "no_answer_rate": 0.0, "mean_tokens": 0.0}
+    if n:
+        metrics = aggregate([_per_sample(r) for r in records], ks=settings.ks, n_resamples=settings.bootstrap_resamples,
+                            alpha=settings.ci_alpha, seed=settings.seed)
+        metrics.pop("n_items")
+        summary.update(metrics)
+        summary["no_answer_rate"] = sum(r["extracted"] is None for r in records) / n
+    summary.update(benchmark=settings.benchmark, label=settings.label, decoding=settings.decoding,
+                   max_new_tokens=settings.max_new_tokens, ci_level=1.0 - settings.ci_alpha)
+    if settings.do_sample:
+        summary.update(temperature=settings.temperature, top_p=settings.top_p)
+    return summary
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+# ---- the entry point ------------------------------------------------------------------------------------
 def evaluate_items(model_path: str, items: list[dict[str, Any]], out_dir: str | Path, cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """Evaluate `items` (`id`, `question`, `final_answer`) greedily; resumable; returns the summary."""
+    """Evaluate `items` with the eval config `cfg`; resumable (see the module docstring); returns the summary."""
+    settings = settings_from(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    limit = cfg.get("limit")
-    items = items[:limit] if limit else items
-    writer = AppendOnlyJsonl(out_dir / "items.jsonl")
-    todo = [item for item in items if item["id"] not in writer.done_keys]
-    if todo:
-        tokenizer = load_tokenizer(model_path)
-        model = load_model(model_path, dtype=cfg.get("dtype", "float32"))
-        chunk = int(cfg.get("batch_size", 64)) * 4  # write in chunks so a kill loses at most one chunk
-        with tqdm(total=len(items), initial=len(items) - len(todo), desc="eval", unit="item") as bar:
-            for start in range(0, len(todo), chunk):
-                part = todo[start:start + chunk]
-                prompts = [chat_prompt_text(tokenizer, prompt_messages(item["question"])) for item in part]
-                outputs = generate_batched(model, tokenizer, prompts, max_new_tokens=int(cfg["max_new_tokens"]),
-                                           batch_size=int(cfg.get("batch_size", 64)), progress=bar)
-                for item, samples in zip(part, outputs):
-                    sample = samples[0]
-                    writer.write({
-                        "id": item["id"], "question": item["question"], "gold": item["final_answer"],
-                        "completion": sample["text"], "extracted": extract_final_answer(sample["text"]),
-                        "correct": bool(verify(sample["text"], item["final_answer"])),
-                        "n_tokens": sample["n_tokens"], "truncated": sample["truncated"],
-                    })
-    writer.close()
-    wanted = {item["id"] for item in items}
-    records = [r for r in read_jsonl(out_dir / "items.jsonl") if r["id"] in wanted]
-    n = len(records)
-    summary = {
-        "model_path": model_path, "n_eval": n,
-        "accuracy": sum(r["correct"] for r in records) / n if n else 0.0,
-        "truncation_rate": sum(r["truncated"] for r in records) / n if n else 0.0,
-        "no_answer_rate": sum(r["extracted"] is None for r in records) / n if n else 0.0,
-        "mean_tokens": sum(r["n_tokens"] for r in records) / n if n else 0.0,
-    }
+    selected = select_items(to_eval_items(items, settings.prompt_template), settings)
+    if settings.start_from > len(selected):
+        raise ValueError(f"eval.start_from={settings.start_from} is past the {len(selected)} selected items; "
+                         f"valid: 0..{len(selected)}")
+    check_generation_identity(out_dir, settings.generation_identity(model_path))
+    writer = AppendOnlyJsonl(out_dir / ITEMS_FILE)
+    try:
+        todo = [item for item in selected[settings.start_from:] if str(item["id"]) not in writer.done_keys]
+        if todo:
+            _generate_and_write(model_path, selected, todo, writer, settings)
+    finally:
+        writer.close()
+    records = _records_in_order(out_dir, selected)
+    summary = summarize(records, model_path, settings)
+    if summary["truncation_rate"] > settings.truncation_warn:
+        log.warning("%.1f%% of completions hit max_new_tokens=%d (warning above %.1f%%): truncated reasoning is "
+                    "scored wrong; raise max_new_tokens", 100 * summary["truncation_rate"], settings.max_new_tokens,
+                    100 * settings.truncation_warn)
+    _write_json(out_dir / METRICS_FILE, summary)
+    if settings.report:
+        from eval.report import summary_row, write_report
+
+        write_report([summary_row(summary)], out_dir, title=f"eval: {settings.label or model_path}")
     return summary
+
+
+def _generate_and_write(model_path: str, selected: list[EvalItem], todo: list[EvalItem], writer: AppendOnlyJsonl,
+                        settings: EvalSettings) -> None:
+    done = len(selected) - len(todo)
+    if done:
+        index = next(i for i, item in enumerate(selected) if item["id"] == todo[0]["id"])
+        log.info("resuming: %d of %d items already in %s; continuing at item %d (%s)", done, len(selected),
+                 writer.path, index, todo[0]["id"])
+    prompt_text, generate = make_backend(model_path, settings)
+    chunk = settings.items_per_chunk
+    with tqdm(total=len(selected), initial=done, desc="eval", unit="item") as bar:
+        for start in range(0, len(todo), chunk):
+            part = todo[start:start + chunk]
+            prompts = [prompt_text(item["user_prompt"]) for item in part]
+            outputs = generate(prompts, bar, settings.seed + start)
+            scored = score_many(part, [[s["text"] for s in samples] for samples in outputs])
+            for item, prompt, samples, (answers, verdicts) in zip(part, prompts, outputs, scored):
+                writer.write(item_record(item, prompt, samples, answers, verdicts))

@@ -55,8 +55,29 @@ def run_demo(overrides: list[str]) -> dict[str, Any]:
     path = Path(cfg.demo.results)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2))
+    plot_results(table, path.with_suffix(".png"))
     print_table(table, path)
     return results
+
+
+def plot_results(table: dict[str, Any], png: Path) -> None:
+    """A bar chart of held-out accuracy per condition."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(table)
+    values = [100 * (table[n]["accuracy"] or 0.0) for n in names]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(names), 3.2))
+    bars = ax.bar(names, values, color="#4C72B0")
+    ax.bar_label(bars, fmt="%.1f%%")
+    ax.set_ylabel("held-out accuracy (%)")
+    ax.set_ylim(0, max(100.0, max(values, default=0) * 1.15))
+    ax.set_title(f"Toy world, n_eval={table[names[0]]['n_eval'] if names else 0}")
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
 
 
 def print_table(table: dict[str, Any], path: Path) -> None:
@@ -70,7 +91,7 @@ def print_table(table: dict[str, Any], path: Path) -> None:
         view.add_row(name, f"{100 * row['accuracy']:.1f}%", str(row["n_eval"]), f"{row['train_seconds']:.0f}")
     console = Console()
     console.print(view)
-    console.print(f"written to {path}")
+    console.print(f"written to {path} and {path.with_suffix('.png')}")
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """`python -m launch.pipeline condition=<name>`: run one condition's stages in order for one seed.
 
-data → base → teacher → sft → eval, as listed in `conf/condition/<name>.yaml`. Every stage writes its own
+data → base → teacher → sft → rl → eval, as listed in `conf/condition/<name>.yaml`. Every stage writes its own
 folder and a `summary.json`; a stage whose output is complete for the same config is skipped, so a killed
 run resumes where it stopped. Hydra multirun (`-m condition=a,b seed=0,1,2`) sweeps conditions and seeds.
 """
@@ -18,7 +18,7 @@ from launch.config_check import ConfigError, compose
 from launch.stage_state import write_summary
 
 log = logging.getLogger("launch.pipeline")
-KNOWN_STAGES = ("data", "base", "teacher", "sft", "eval")
+KNOWN_STAGES = ("data", "base", "teacher", "sft", "rl", "eval")
 
 
 def run_condition(cfg: DictConfig) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def run_condition(cfg: DictConfig) -> dict[str, Any]:
     result: dict[str, Any] = {"condition": cfg.condition.name, "seed": int(cfg.seed)}
 
     data_dir = stages.stage_data(cfg)
-    if "base" not in only and "sft" not in only and "eval" not in only and "teacher" not in only:
+    if "base" not in only and "sft" not in only and "eval" not in only and "teacher" not in only and "rl" not in only:
         return result
     model_path = stages.stage_base(cfg, data_dir) if "base" in wanted else str(cfg.model.name_or_path)
     traces_dir = stages.stage_teacher(cfg, data_dir) if "teacher" in wanted and ("teacher" in only or "sft" in only) else None
@@ -44,6 +44,12 @@ def run_condition(cfg: DictConfig) -> dict[str, Any]:
         model_path = sft["model_path"]
         result["train_seconds"] = sft["train_seconds"]
         result["sft_steps"] = sft["steps"]
+    if "rl" in wanted and "rl" in only:
+        rl = stages.stage_rl(cfg, model_path, data_dir)
+        model_path = rl["model_path"]
+        result["rl_seconds"] = rl["train_seconds"]
+        result["train_seconds"] = result.get("train_seconds", 0.0) + rl["train_seconds"]  # SFT + GRPO
+        result["rl_steps"] = rl["steps"]
     if "eval" in wanted and "eval" in only:
         summary = stages.stage_eval(cfg, model_path, data_dir)
         result.update(accuracy=summary["accuracy"], n_eval=summary["n_eval"],

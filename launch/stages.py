@@ -1,8 +1,8 @@
 """The stages a condition is made of, each reading paths and writing its own folder with a `summary.json`.
 
-data → base → teacher → sft → eval. Shared stages (data, base, teacher) live under
+data → base → teacher → sft → rl → eval. Shared stages (data, base, teacher) live under
 `${output_root}/shared/<stage>/<fingerprint>` and are built once for every condition and seed; per-run stages
-(sft, eval) live in the run folder. A stage whose summary matches its config fingerprint is skipped.
+(sft, rl, eval) live in the run folder. A stage whose summary matches its config fingerprint is skipped.
 """
 from __future__ import annotations
 
@@ -47,6 +47,12 @@ def report_to(cfg: DictConfig) -> str:
             os.environ.setdefault("WANDB_ENTITY", cfg.logger.entity)
         if not os.environ.get("WANDB_API_KEY"):
             os.environ.setdefault("WANDB_MODE", "offline")
+        # wandb.init reads these: runs grouped by run name, tagged by condition and seed, files in the run folder.
+        os.environ.setdefault("WANDB_RUN_GROUP", str(cfg.run_name))
+        os.environ.setdefault("WANDB_TAGS", f"{cfg.condition.name},seed{cfg.seed}")
+        os.environ.setdefault("WANDB_NAME", f"{cfg.condition.name}-seed{cfg.seed}")
+        os.environ.setdefault("WANDB_DIR", str(run_dir(cfg).resolve()))
+        run_dir(cfg).mkdir(parents=True, exist_ok=True)
     return cfg.logger.report_to
 
 
@@ -178,6 +184,27 @@ def stage_sft(cfg: DictConfig, base_path: str, rows: list[dict[str, Any]]) -> di
     summary = train_sft(base_path, rows, out, _plain(cfg.sft), seed=int(cfg.seed), report_to=report_to(cfg),
                         deepspeed=_plain(cfg.deepspeed.config), dtype=cfg.model.dtype)
     return write_summary(out, fp, {"stage": "sft", **summary})
+
+
+# ---- rl --------------------------------------------------------------------------------------------
+def rl_rows(cfg: DictConfig, data_dir: Path) -> list[dict[str, Any]]:
+    """GRPO prompts: every training problem as `{prompt, answer, id}` (the reward reads `answer`)."""
+    return [{"prompt": prompt_messages(p["question"]), "answer": p["final_answer"], "id": p["id"]}
+            for p in load_split(data_dir, "train")]
+
+
+def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]:
+    """GRPO from `model_path` (the SFT checkpoint, or the base for pure GRPO) with `cfg.rl` and `cfg.reward`."""
+    from rl.train import train_grpo
+
+    out = run_dir(cfg) / "rl"
+    fp = fingerprint("rl", model_path, _plain(cfg.rl), _plain(cfg.reward), _plain(cfg.data), cfg.seed)
+    if is_complete(out, fp):
+        return read_summary(out)
+    claim_stage_dir(out, fp)
+    summary = train_grpo(model_path, rl_rows(cfg, data_dir), out, _plain(cfg.rl), _plain(cfg.reward),
+                         seed=int(cfg.seed), report_to=report_to(cfg), dtype=cfg.model.dtype)
+    return write_summary(out, fp, {"stage": "rl", **summary})
 
 
 # ---- eval ------------------------------------------------------------------------------------------

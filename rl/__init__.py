@@ -1,0 +1,11 @@
+"""GRPO on TRL's GRPOTrainer, from an SFT checkpoint or a base model.
+
+Modules, one job each:
+    train           train_grpo / build_trainer: the stage (start point, alignment, rewards, trainer, resume, final)
+    grpo_config     conf/rl group -> GRPOConfig, with validation
+    vllm_guard      generation backend (hf | vllm colocate | vllm server) checks, with clear errors on CPU
+    chat_alignment  Qwen3 eos / <think> / chat-template specifics
+    signals         group-level learning signals TRL does not log, and the rollout (data order) log
+    prompt_filter   drop prompts whose measured pass rate is 0 or 1
+    start_point     merge an adapter start point before a new LoRA
+"""

@@ -26,6 +26,7 @@ def test_demo_small_budget(tmp_path: Path) -> None:
         assert 0.0 <= row["accuracy"] <= 1.0
         assert row["train_seconds"] > 0
     assert "Held-out accuracy" in done.stdout
+    assert (tmp_path / "demo" / "results.png").stat().st_size > 1000
     # The shared stages were built once: one data, one base and one traces folder.
     for stage in ("data", "base", "traces"):
         built = [p for p in (tmp_path / "shared" / stage).iterdir() if p.is_dir()]

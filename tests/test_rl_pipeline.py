@@ -1,0 +1,37 @@
+"""The `grpo` and `sft_grpo` conditions through launch.pipeline on a tiny budget: the rl stage runs from the right
+start point, writes its folder and summary, feeds eval, and is skipped when re-run with the same config."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["data.n_train=60", "data.n_test=8", "model.tokenizer.corpus_problems=60", "model.pretrain.n_facts=800",
+         "model.pretrain.n_statements=40", "model.pretrain.max_steps=4", "model.pretrain.save_steps=1000",
+         "sft.max_steps=2", "sft.save_steps=2", "eval.batch_size=8", "rl.max_steps=2", "rl.save_steps=2",
+         "rl.num_generations=2", "rl.per_device_train_batch_size=4", "rl.max_completion_length=16", "rl.logging_steps=1"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("condition", ["grpo", "sft_grpo"])
+def test_rl_conditions_run_and_resume(condition, tmp_path):
+    cmd = [sys.executable, "-m", "launch.pipeline", f"condition={condition}", f"output_root={tmp_path}", *SMALL]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "default" / condition / "seed0"
+    result = json.loads((run / "summary.json").read_text())
+    rl = json.loads((run / "rl" / "summary.json").read_text())
+    assert result["rl_steps"] == rl["steps"] == 2 and result["model_path"] == rl["model_path"]
+    assert result["n_eval"] == 8 and 0.0 <= result["accuracy"] <= 1.0
+    assert json.loads((run / "eval" / "summary.json").read_text())["model_path"] == rl["model_path"]
+    if condition == "grpo":  # pure GRPO starts from the toy base model
+        assert "/shared/base/" in rl["start_path"] and "sft_steps" not in result
+    else:  # SFT -> GRPO starts from the SFT stage's model
+        assert rl["start_path"] == str(run / "sft" / "final") and result["sft_steps"] == 2
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((run / "rl" / "summary.json").read_text()) == rl  # complete: not trained again
