@@ -26,7 +26,7 @@ test: install
 	$(PY) -m pytest -q $(ARGS)
 
 bench: install
-	$(PY) -m bench.sft
+	for b in sft rewards eval grpo; do $(PY) -m bench.$$b || exit 1; done
 
 clean-outputs:
 	rm -rf outputs multirun
