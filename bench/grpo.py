@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from omegaconf import OmegaConf
 
+from bench.alternating import alternate_rounds, write_report
 from bench.machine import machine_info
 from bench.sft import build_tiny_base
 
@@ -127,7 +128,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warm_cfg = {**rl_cfg, "max_steps": args.warmup_steps, "logging_steps": args.warmup_steps,
                 "save_steps": args.warmup_steps}
     sides: dict[str, Callable[..., dict[str, float]]] = {"ours": run_ours, "baseline": run_baseline}
-    runs: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": []}
 
     with tempfile.TemporaryDirectory(prefix="bench_grpo_") as tmp:
         work = Path(tmp)
@@ -138,13 +138,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"{args.max_completion_length}, {args.steps} steps x {args.rounds} rounds, {args.threads} thread(s)")
         for name, fn in sides.items():
             fn(model_path, rows, work / f"warmup_{name}", warm_cfg, reward)
-        for r in range(args.rounds):
-            order = ["ours", "baseline"] if r % 2 == 0 else ["baseline", "ours"]
-            for name in order:
-                run = sides[name](model_path, rows, work / f"{name}_{r}", rl_cfg, reward)
-                runs[name].append(run)
-                console.print(f"round {r} {name:<8} {run['steps']} steps, train {run['train_seconds']:.2f} s "
-                              f"({run['train_seconds'] / run['steps']:.3f} s/step), {run['tokens']} tokens")
+        runs = alternate_rounds(
+            {name: (lambda r, fn=fn, name=name: fn(model_path, rows, work / f"{name}_{r}", rl_cfg, reward)) for name, fn in sides.items()},
+            args.rounds,
+            lambda r, name, run: console.print(
+                f"round {r} {name:<8} {run['steps']} steps, train {run['train_seconds']:.2f} s "
+                f"({run['train_seconds'] / run['steps']:.3f} s/step), {run['tokens']} tokens"))
 
     per_step = {name: [r["train_seconds"] / r["steps"] for r in rs] for name, rs in runs.items()}
     tokens = {name: sorted({r["tokens"] for r in rs}) for name, rs in runs.items()}
@@ -159,13 +158,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "same_tokens_both_sides": tokens["ours"] == tokens["baseline"] and len(tokens["ours"]) == 1,
         "note": "trainer.train() seconds / optimizer steps (generation + rewards + update); target speedup >= 0.95",
     }
-    report = {"results": [result], "machine": machine_info(
+    machine = machine_info(
         threads=args.threads, completions_per_step=batch, num_generations=rl_cfg["num_generations"],
         max_completion_length=args.max_completion_length, model_arch=_plain(cfg.model.arch),
-        vocab_size=int(cfg.model.tokenizer.vocab_size), n_prompts=len(rows), generation_backend="hf")}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+        vocab_size=int(cfg.model.tokenizer.vocab_size), n_prompts=len(rows), generation_backend="hf")
+    report = {"results": [result], "machine": machine}
+    out = write_report(args.out, [result], machine)
 
     table = Table(title="GRPO step time: our train_grpo vs bare TRL GRPOTrainer (best of rounds)")
     for column in ("benchmark", "unit", "ours", "TRL GRPOTrainer", "speedup", "median speedup"):

@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from omegaconf import OmegaConf
 
+from bench.alternating import alternate_rounds, write_report
 from bench.machine import machine_info
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,18 +43,12 @@ def _plain(node: Any) -> Any:
 
 def build_tiny_base(cfg: Any, out_dir: Path, corpus_problems: int) -> str:
     """The tiny student's init as `launch.stages.stage_base` builds it (tokenizer corpus shrunk to `corpus_problems`)."""
-    from data.records import answer_only_completion
     from data.toy_world import ToyWorld, ToyWorldConfig
-    from sft.teachers.program import write_trace
-    from sft.tiny_model import build_tiny_model, build_tokenizer
+    from sft.tiny_model import build_tiny_model, build_tokenizer, toy_tokenizer_corpus
 
     data = {k: v for k, v in _plain(cfg.data).items() if k != "name"}
     world = ToyWorld(ToyWorldConfig(**{**data, "n_train": corpus_problems}))
-    problems = world.problems("train")
-    corpus = [p["question"] for p in problems]
-    corpus += [write_trace(p, path)[0] for p in problems for path in range(4)]
-    corpus += [answer_only_completion(p["final_answer"]) for p in problems]
-    corpus += world.arithmetic_facts(5000, seed=1)
+    corpus = toy_tokenizer_corpus(world.problems("train"), world)
     tokenizer = build_tokenizer(corpus, int(cfg.model.tokenizer.vocab_size), out_dir)
     build_tiny_model(tokenizer, _plain(cfg.model.arch), out_dir, seed=0)
     return str(out_dir)
@@ -145,7 +140,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     warm_cfg = {**sft_cfg, "max_steps": args.warmup_steps, "logging_steps": args.warmup_steps,
                 "save_steps": args.warmup_steps}
     sides: dict[str, Callable[..., dict[str, float]]] = {"ours": run_ours, "baseline": run_baseline}
-    runs: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": []}
 
     with tempfile.TemporaryDirectory(prefix="bench_sft_") as tmp:
         work = Path(tmp)
@@ -155,13 +149,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"max_length {sft_cfg['max_length']}, {args.steps} steps x {args.rounds} rounds, {args.threads} thread(s)")
         for name, fn in sides.items():
             fn(model_path, rows, work / f"warmup_{name}", warm_cfg)
-        for r in range(args.rounds):
-            order = ["ours", "baseline"] if r % 2 == 0 else ["baseline", "ours"]
-            for name in order:
-                run = sides[name](model_path, rows, work / f"{name}_{r}", sft_cfg)
-                runs[name].append(run)
-                console.print(f"round {r} {name:<8} {run['tokens']} tokens, train {run['train_seconds']:.2f} s "
-                              f"({run['tokens'] / run['train_seconds']:.0f} tokens/s), whole call {run['total_seconds']:.2f} s")
+        runs = alternate_rounds(
+            {name: (lambda r, fn=fn, name=name: fn(model_path, rows, work / f"{name}_{r}", sft_cfg)) for name, fn in sides.items()},
+            args.rounds,
+            lambda r, name, run: console.print(
+                f"round {r} {name:<8} {run['tokens']} tokens, train {run['train_seconds']:.2f} s "
+                f"({run['tokens'] / run['train_seconds']:.0f} tokens/s), whole call {run['total_seconds']:.2f} s"))
 
     tokens = {name: {run["tokens"] for run in rs} for name, rs in runs.items()}
     same_tokens = len(tokens["ours"] | tokens["baseline"]) == 1
@@ -175,12 +168,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 [r["tokens"] / r["total_seconds"] for r in runs["baseline"]],
                 note="load + dataset preparation + train + save final", **extra),
     ]
-    report = {"results": results, "machine": machine_info(
+    machine = machine_info(
         threads=args.threads, batch_size=sft_cfg["per_device_train_batch_size"], max_length=sft_cfg["max_length"],
-        model_arch=_plain(cfg.model.arch), vocab_size=int(cfg.model.tokenizer.vocab_size), n_rows=len(rows))}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+        model_arch=_plain(cfg.model.arch), vocab_size=int(cfg.model.tokenizer.vocab_size), n_rows=len(rows))
+    report = {"results": results, "machine": machine}
+    out = write_report(args.out, results, machine)
 
     table = Table(title="SFT throughput: our train_sft vs bare TRL SFTTrainer (best of rounds)")
     for column in ("benchmark", "unit", "ours", "TRL SFTTrainer", "speedup", "median speedup"):

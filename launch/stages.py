@@ -95,8 +95,7 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
     """The condition's start point: a hub model as it is, or the toy base model built once and cached."""
     if cfg.model.name_or_path:
         return str(cfg.model.name_or_path)
-    from sft.teachers.program import write_trace
-    from sft.tiny_model import build_tiny_model, build_tokenizer
+    from sft.tiny_model import build_tiny_model, build_tokenizer, toy_tokenizer_corpus
     from sft.train import train_sft
 
     fp = fingerprint("base", _plain(cfg.data), _plain(cfg.model))
@@ -112,11 +111,7 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
         world = ToyWorld(_world_config(cfg))
         init_dir = out / "init"
         if not (init_dir / "config.json").exists():
-            corpus_problems = train[: int(cfg.model.tokenizer.corpus_problems)]
-            corpus = [p["question"] for p in corpus_problems]
-            corpus += [write_trace(p, path)[0] for p in corpus_problems for path in range(4)]
-            corpus += [answer_only_completion(p["final_answer"]) for p in corpus_problems]
-            corpus += world.arithmetic_facts(5000, seed=1)
+            corpus = toy_tokenizer_corpus(train[: int(cfg.model.tokenizer.corpus_problems)], world)
             tokenizer = build_tokenizer(corpus, int(cfg.model.tokenizer.vocab_size), init_dir)
             build_tiny_model(tokenizer, _plain(cfg.model.arch), init_dir, seed=0)
         rows = _pretrain_rows(cfg, world, train)
@@ -130,7 +125,7 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
 # ---- teacher ---------------------------------------------------------------------------------------
 def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
     """Teacher traces for every training problem: append-only JSONL that a re-run resumes."""
-    from sft.teachers.program import ProgramTeacher, ProgramTeacherConfig
+    from sft.teachers.base import build_teacher
     from tqdm.auto import tqdm
 
     teacher_cfg = _plain(cfg.teacher)
@@ -140,18 +135,17 @@ def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
         if is_complete(out, fp):
             return out
         claim_stage_dir(out, fp)
-        if cfg.teacher.name != "program":
-            raise ValueError(f"unknown teacher {cfg.teacher.name!r}; valid: ['program']")
-        teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=teacher_cfg["n_paths"], wrong_share=teacher_cfg["wrong_share"],
-                                                      seed=teacher_cfg["seed"]))
-        train = load_split(data_dir, "train")
+        teacher = build_teacher(teacher_cfg)
+        train = load_split(data_dir, "train") if teacher.uses_problems else []
         with AppendOnlyJsonl(out / "traces.jsonl") as writer:
-            for problem in tqdm(train, desc="teacher traces", unit="problem"):
-                for record in teacher.traces(problem):
-                    writer.write(record)
+            for record in tqdm(teacher.generate(train, set(writer.done_keys)), desc="teacher traces", unit="trace"):
+                writer.write(record)
         traces = read_jsonl(out / "traces.jsonl")
         write_summary(out, fp, {"stage": "teacher", "teacher": teacher.name, "n_traces": len(traces),
-                                "n_verified": sum(t["verified"] for t in traces), "n_problems": len(train)})
+                                "n_verified": sum(bool(t["verified"]) for t in traces),
+                                "n_problems": len(train) if teacher.uses_problems else len({t["problem_id"] for t in traces}),
+                                "tokens_in": sum(int(t.get("tokens_in") or 0) for t in traces),
+                                "tokens_out": sum(int(t.get("tokens_out") or 0) for t in traces)})
     return out
 
 

@@ -29,6 +29,18 @@ CHAT_TEMPLATE = (
 )
 
 
+def toy_tokenizer_corpus(problems: list[dict[str, Any]], world: Any) -> list[str]:
+    """The tiny tokenizer's training text: toy questions, their traces on every solution path, answer-only
+    targets and arithmetic facts (`world` is a `data.toy_world.ToyWorld`)."""
+    from data.records import answer_only_completion
+    from sft.teachers.program import write_trace
+
+    corpus = [p["question"] for p in problems]
+    corpus += [write_trace(p, path)[0] for p in problems for path in range(4)]
+    corpus += [answer_only_completion(p["final_answer"]) for p in problems]
+    return corpus + world.arithmetic_facts(5000, seed=1)
+
+
 def build_tokenizer(corpus: Iterable[str], vocab_size: int, out_dir: str | Path) -> Any:
     """Train the digit-split byte-level BPE on `corpus`, wrap it for transformers, save it to `out_dir`."""
     from transformers import PreTrainedTokenizerFast
