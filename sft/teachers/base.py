@@ -1,0 +1,85 @@
+"""One interface for every teacher backend, and `build_teacher(cfg)`: the registry from `cfg.teacher` to a backend.
+
+A teacher turns problems into trace records `{id, problem_id, problem, answer, trace, teacher, verified,
+tokens_in, tokens_out, ...}`. `generate(problems, done)` yields them; `done` holds record ids already on disk
+(a resumed run), so a backend may skip work whose records all exist. The backend is `cfg.backend` when the
+config names one (e.g. `conf/teacher/dataset_s1k.yaml`: `name: dataset_s1k`, `backend: dataset`), else `cfg.name`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """A source of trace records. `uses_problems` is False for a backend that brings its own problems."""
+
+    name: str
+    uses_problems: bool
+
+    def generate(self, problems: list[dict[str, Any]], done: set[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Trace records for `problems` (ignored when `uses_problems` is False), skipping work already `done`."""
+        ...
+
+
+class ProgramBackend:
+    """The toy world's program teacher behind the `Teacher` interface (its records are unchanged)."""
+
+    name = "program"
+    uses_problems = True
+
+    def __init__(self, cfg: Mapping[str, Any]) -> None:
+        from sft.teachers.program import ProgramTeacher, ProgramTeacherConfig
+
+        self.teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=cfg["n_paths"], wrong_share=cfg["wrong_share"],
+                                                           seed=cfg["seed"]))
+
+    def generate(self, problems: list[dict[str, Any]], done: set[str] | None = None) -> Iterator[dict[str, Any]]:
+        for problem in problems:
+            yield from self.teacher.traces(problem)
+
+
+def _program(cfg: Mapping[str, Any]) -> Teacher:
+    return ProgramBackend(cfg)
+
+
+def _hf(cfg: Mapping[str, Any]) -> Teacher:
+    from sft.teachers.hf import HFTeacher, HFTeacherConfig
+
+    return HFTeacher(HFTeacherConfig.from_mapping(cfg))
+
+
+def _dataset(cfg: Mapping[str, Any]) -> Teacher:
+    from sft.teachers.dataset import DatasetTeacher, DatasetTeacherConfig
+
+    return DatasetTeacher(DatasetTeacherConfig.from_mapping(cfg))
+
+
+BACKENDS: dict[str, Callable[[Mapping[str, Any]], Teacher]] = {"program": _program, "hf": _hf, "dataset": _dataset}
+
+
+def backend_name(cfg: Mapping[str, Any]) -> str:
+    """The backend a teacher config selects: `backend` if given, else `name`."""
+    return str(cfg.get("backend") or cfg.get("name"))
+
+
+def build_teacher(cfg: Mapping[str, Any]) -> Teacher:
+    """The teacher backend `cfg` selects (a plain dict or an OmegaConf node of `conf/teacher/*.yaml`)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    plain: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    backend = backend_name(plain)
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown teacher backend {backend!r}; valid: {sorted(BACKENDS)}")
+    return BACKENDS[backend](plain)
+
+
+def config_fields(cls: type, cfg: Mapping[str, Any], ignore: Iterable[str] = ("name", "backend", "only_verified")) -> dict[str, Any]:
+    """The keys of `cfg` that dataclass `cls` takes; an unknown key raises, naming it and the valid ones."""
+    import dataclasses
+
+    valid = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(cfg) - valid - set(ignore))
+    if unknown:
+        raise ValueError(f"unknown teacher config key(s) {unknown}; valid: {sorted(valid)}")
+    return {k: v for k, v in cfg.items() if k in valid}

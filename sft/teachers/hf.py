@@ -1,0 +1,100 @@
+"""The `hf` teacher: sample `n_paths` traces per problem from a transformers model (batched, via eval.generate).
+
+The model is loaded by path or hub id through `data.hub`; generation reuses `eval.generate.generate_batched`
+(`num_return_sequences=n_paths`, sampling when `temperature > 0`). Each record carries `tokens_in` (prompt
+tokens), `tokens_out` (completion tokens), `truncated`, and `verified` from `rewards.verify` against the gold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+
+@dataclass(frozen=True)
+class HFTeacherConfig:
+    """Knobs of the hf teacher (mirrored in conf/teacher/hf.yaml)."""
+
+    name_or_path: str = "Qwen/Qwen3-1.7B"
+    n_paths: int = 2
+    temperature: float = 0.7  # 0 means greedy (then every path is the same; use n_paths=1)
+    top_p: float = 0.95
+    max_new_tokens: int = 1024
+    batch_size: int = 8  # problems per generate call (each gives n_paths rows)
+    dtype: str = "auto"
+    compact_every: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_paths < 1:
+            raise ValueError(f"n_paths must be >= 1, got {self.n_paths}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {self.max_new_tokens}, {self.batch_size}")
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> "HFTeacherConfig":
+        from sft.teachers.base import config_fields
+
+        return cls(**config_fields(cls, cfg))
+
+
+def gold_answer(problem: Mapping[str, Any]) -> str:
+    """The problem's gold final answer: `final_answer`, else the GSM8K `answer` (verify parses `#### N`)."""
+    gold = problem.get("final_answer") or problem.get("answer")
+    if gold is None:
+        raise ValueError(f"problem {problem.get('id')!r} has no 'final_answer' or 'answer' field")
+    return str(gold)
+
+
+class HFTeacher:
+    """Batched sampling of `n_paths` completions per problem; records are ids `{problem_id}/hf/{k}`."""
+
+    name = "hf"
+    uses_problems = True
+
+    def __init__(self, config: HFTeacherConfig, model: Any = None, tokenizer: Any = None) -> None:
+        self.config = config
+        self._model, self._tokenizer = model, tokenizer
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._model is None:
+            from data.hub import load_model, load_tokenizer
+
+            self._tokenizer = load_tokenizer(self.config.name_or_path)
+            self._model = load_model(self.config.name_or_path, dtype=self.config.dtype)
+        return self._model, self._tokenizer
+
+    def record_id(self, problem_id: str, k: int) -> str:
+        return f"{problem_id}/{self.name}/{k}"
+
+    def generate(self, problems: list[dict[str, Any]], done: set[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Records for every problem not already complete in `done`, one batch of problems at a time."""
+        from data.records import prompt_messages
+        from eval.generate import chat_prompt_text, generate_batched
+        from rewards import verify
+
+        done = done or set()
+        todo = [p for p in problems
+                if not all(self.record_id(p["id"], k) in done for k in range(self.config.n_paths))]
+        if not todo:
+            return
+        model, tokenizer = self._load()
+        c = self.config
+        for start in range(0, len(todo), c.batch_size):
+            batch = todo[start:start + c.batch_size]
+            prompts = [chat_prompt_text(tokenizer, prompt_messages(p["question"])) for p in batch]
+            outputs = generate_batched(model, tokenizer, prompts, max_new_tokens=c.max_new_tokens,
+                                       batch_size=c.batch_size, do_sample=c.temperature > 0,
+                                       temperature=c.temperature or 1.0, top_p=c.top_p,
+                                       num_return_sequences=c.n_paths, compact_every=c.compact_every)
+            for problem, prompt, samples in zip(batch, prompts, outputs):
+                tokens_in = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+                gold = gold_answer(problem)
+                for k, sample in enumerate(samples):
+                    yield {"id": self.record_id(problem["id"], k), "problem_id": problem["id"],
+                           "problem": problem["question"], "answer": gold, "trace": sample["text"],
+                           "teacher": self.name, "path": k, "verified": bool(verify(sample["text"], gold)),
+                           "tokens_in": tokens_in, "tokens_out": sample["n_tokens"],
+                           "truncated": sample["truncated"], "model": c.name_or_path}
