@@ -57,3 +57,23 @@ def sft_cfg():
         return OmegaConf.to_container(compose(small).sft, resolve=True)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def peaky_model_and_tokenizer(peaky_model_dir: str):
+    """The peaky tiny model, made to end its turn after some tokens (an untrained model never emits
+    `<|im_end|>`): the end-of-turn logit is forced up wherever the input token id is 3 mod 7. The rule
+    depends on token content only, so it means the same with or without padding."""
+    from data.hub import load_model, load_tokenizer
+
+    model, tokenizer = load_model(peaky_model_dir), load_tokenizer(peaky_model_dir)
+    eos = tokenizer.eos_token_id
+
+    def force_eos(module, args, kwargs, output):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        hit = (ids % 7 == 3)[:, -output.logits.shape[1]:]
+        output.logits[..., eos] += 1e4 * hit.to(output.logits.dtype)
+        return output
+
+    model.register_forward_hook(force_eos, with_kwargs=True)
+    return model, tokenizer

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests._files import need_file as _need, write_jsonl as _write_jsonl
+
 from data.benchmarks import (
     BENCHMARKS,
     BenchmarkSpec,
@@ -23,15 +25,6 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "benchmark"
 SCHEMA_KEYS = {"id", "question", "answer", "solution", "choices", "answer_type", "source", "meta"}
 
 
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared benchmark copy {path} is absent")
-    return path
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
 
 
 # ---------------------------------------------------------------- real local copies

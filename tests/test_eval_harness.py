@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests._files import need_file as _need, write_jsonl as _write_jsonl
+
 import eval.evaluate as evaluate_module
 from data.benchmarks import load_benchmark, read_local_rows
 from data.jsonl_io import read_jsonl
@@ -32,15 +34,6 @@ MATH500_FILE = SHARED / "data" / "math500" / "test.jsonl"
 CFG = {"max_new_tokens": 12, "batch_size": 4, "dtype": "float32"}
 
 
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared benchmark copy {path} is absent")
-    return path
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
 
 
 # ---- benchmarks by name, on the real local copies -------------------------------------------------------
@@ -287,21 +280,8 @@ def test_conf_eval_presets_are_valid():
 
 # ---- the HF backend: compaction and sampling ---------------------------------------------------------------
 @pytest.fixture(scope="module")
-def peaky(peaky_model_dir):
-    """The peaky tiny model, made to end its turn where the input token id is 3 mod 7 (as in test_eval_toy)."""
-    from data.hub import load_model, load_tokenizer
-
-    model, tokenizer = load_model(peaky_model_dir), load_tokenizer(peaky_model_dir)
-    eos = tokenizer.eos_token_id
-
-    def force_eos(module, args, kwargs, output):
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        hit = (ids % 7 == 3)[:, -output.logits.shape[1]:]
-        output.logits[..., eos] += 1e4 * hit.to(output.logits.dtype)
-        return output
-
-    model.register_forward_hook(force_eos, with_kwargs=True)
-    return model, tokenizer
+def peaky(peaky_model_and_tokenizer):
+    return peaky_model_and_tokenizer
 
 
 def test_compaction_keeps_greedy_outputs_identical(peaky, small_world):
