@@ -25,8 +25,14 @@ demo: install
 test: install
 	$(PY) -m pytest -q $(ARGS)
 
+# The five-condition comparison on the toy world (3 seeds, 2 jobs at a time): outputs/sweep/multirun/results.md.
+# A failed job stops the multirun with its error; the table of the runs that finished is still written.
+SWEEP_DIR ?= outputs/sweep/multirun
+sweep: install
+	$(PY) -m launch.pipeline -m +sweep=toy $(ARGS) || { $(PY) -m launch.sweep_report $(SWEEP_DIR); exit 1; }
+
 bench: install
-	for b in sft rewards eval grpo; do $(PY) -m bench.$$b || exit 1; done
+	for b in sft rewards eval grpo teacher; do $(PY) -m bench.$$b || exit 1; done
 
 clean-outputs:
 	rm -rf outputs multirun

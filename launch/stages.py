@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,9 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
             build_tiny_model(tokenizer, _plain(cfg.model.arch), init_dir, seed=0)
         rows = _pretrain_rows(cfg, world, train)
         log.info("base: pretraining the tiny model on %d documents", len(rows))
+        start = time.perf_counter()
         summary = train_sft(str(init_dir), rows, out, _plain(cfg.model.pretrain), seed=0, report_to="none")
-        write_summary(out, fp, {"stage": "base", **summary})
+        write_summary(out, fp, {"stage": "base", "seconds": time.perf_counter() - start, **summary})
         torch.set_num_threads(int(cfg.threads))
         return summary["model_path"]
 
@@ -125,6 +127,7 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
 # ---- teacher ---------------------------------------------------------------------------------------
 def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
     """Teacher traces for every training problem: append-only JSONL that a re-run resumes."""
+    from sft.teachers.accounting import teacher_accounting
     from sft.teachers.base import build_teacher
     from tqdm.auto import tqdm
 
@@ -135,21 +138,30 @@ def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
         if is_complete(out, fp):
             return out
         claim_stage_dir(out, fp)
+        start = time.perf_counter()
         teacher = build_teacher(teacher_cfg)
         train = load_split(data_dir, "train") if teacher.uses_problems else []
         with AppendOnlyJsonl(out / "traces.jsonl") as writer:
-            for record in tqdm(teacher.generate(train, set(writer.done_keys)), desc="teacher traces", unit="trace"):
+            done = {str(r["id"]): r for r in read_jsonl(out / "traces.jsonl")}  # ids -> records (multi reads verdicts)
+            for record in tqdm(teacher.generate(train, done), desc="teacher traces", unit="trace"):
                 writer.write(record)
         traces = read_jsonl(out / "traces.jsonl")
         write_summary(out, fp, {"stage": "teacher", "teacher": teacher.name, "n_traces": len(traces),
+                                "accounting": teacher_accounting(traces, teacher_cfg, getattr(teacher, "stats", None)),
                                 "n_verified": sum(bool(t["verified"]) for t in traces),
                                 "n_problems": len(train) if teacher.uses_problems else len({t["problem_id"] for t in traces}),
                                 "tokens_in": sum(int(t.get("tokens_in") or 0) for t in traces),
-                                "tokens_out": sum(int(t.get("tokens_out") or 0) for t in traces)})
+                                "tokens_out": sum(int(t.get("tokens_out") or 0) for t in traces),
+                                "seconds": time.perf_counter() - start})
     return out
 
 
-# ---- sft -------------------------------------------------------------------------------------------
+# ---- sft ------------------------------------------------------------------------------------------
+def trace_rows(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trace records as SFT examples in TRL's conversational prompt-completion format."""
+    return [{"prompt": prompt_messages(t["problem"]), "completion": completion_messages(t["trace"])} for t in traces]
+
+
 def sft_rows(cfg: DictConfig, data_dir: Path, traces_dir: Path | None) -> list[dict[str, Any]]:
     """The condition's SFT examples in TRL's conversational prompt-completion format."""
     mode = cfg.condition.sft_data
@@ -162,22 +174,48 @@ def sft_rows(cfg: DictConfig, data_dir: Path, traces_dir: Path | None) -> list[d
         traces = read_jsonl(traces_dir / "traces.jsonl")
         if cfg.teacher.only_verified:
             traces = [t for t in traces if t["verified"]]
-        return [{"prompt": prompt_messages(t["problem"]), "completion": completion_messages(t["trace"])} for t in traces]
+        return trace_rows(traces)
     raise ValueError(f"unknown condition.sft_data {mode!r}; valid: ['answer_only', 'trace']")
 
 
-def stage_sft(cfg: DictConfig, base_path: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def sft_source(cfg: DictConfig) -> Any:
+    """What the SFT rows of `cfg.condition.sft_data` are made from (part of the SFT stage's fingerprint)."""
+    return [cfg.condition.sft_data, _plain(cfg.teacher) if cfg.condition.sft_data == "trace" else None]
+
+
+def stage_sft(cfg: DictConfig, base_path: str, rows: list[dict[str, Any]], source: Any = None) -> dict[str, Any]:
+    """SFT of `base_path` on `rows`, shared by every condition of the same seed that trains the same thing
+    (trace_sft, sft_grpo, redistill and kd all start from one trace-SFT run per seed)."""
     from sft.train import train_sft
 
-    out = run_dir(cfg) / "sft"
-    fp = fingerprint("sft", base_path, _plain(cfg.sft), _plain(cfg.deepspeed), cfg.condition.sft_data,
-                     _plain(cfg.teacher) if cfg.condition.sft_data == "trace" else None, cfg.seed, len(rows))
-    if is_complete(out, fp):
-        return read_summary(out)
-    claim_stage_dir(out, fp)
-    summary = train_sft(base_path, rows, out, _plain(cfg.sft), seed=int(cfg.seed), report_to=report_to(cfg),
-                        deepspeed=_plain(cfg.deepspeed.config), dtype=cfg.model.dtype)
-    return write_summary(out, fp, {"stage": "sft", **summary})
+    source = sft_source(cfg) if source is None else source
+    fp = fingerprint("sft", base_path, _plain(cfg.sft), _plain(cfg.deepspeed), source, cfg.seed, len(rows))
+    out = shared_dir(cfg, "sft", fp)
+    with stage_lock(out):
+        if is_complete(out, fp):
+            return read_summary(out)
+        claim_stage_dir(out, fp)
+        start = time.perf_counter()
+        summary = train_sft(base_path, rows, out, _plain(cfg.sft), seed=int(cfg.seed), report_to=report_to(cfg),
+                            deepspeed=_plain(cfg.deepspeed.config), dtype=cfg.model.dtype)
+        return write_summary(out, fp, {"stage": "sft", "seconds": time.perf_counter() - start, **summary})
+
+
+def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Token-level KD: a fresh student from `base_path` learns the traces and the teacher's token distributions."""
+    from sft.kd import train_kd
+
+    kd_cfg = {**_plain(cfg.sft), "kd": {**_plain(cfg.kd), "teacher": teacher_path}}
+    fp = fingerprint("kd", base_path, kd_cfg, sft_source(cfg), cfg.seed, len(rows))
+    out = shared_dir(cfg, "kd", fp)
+    with stage_lock(out):
+        if is_complete(out, fp):
+            return read_summary(out)
+        claim_stage_dir(out, fp)
+        start = time.perf_counter()
+        summary = train_kd(base_path, teacher_path, rows, out, kd_cfg, seed=int(cfg.seed), report_to=report_to(cfg),
+                           dtype=cfg.model.dtype)
+        return write_summary(out, fp, {"stage": "kd", "seconds": time.perf_counter() - start, **summary})
 
 
 # ---- rl --------------------------------------------------------------------------------------------
@@ -188,27 +226,117 @@ def rl_rows(cfg: DictConfig, data_dir: Path) -> list[dict[str, Any]]:
 
 
 def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]:
-    """GRPO from `model_path` (the SFT checkpoint, or the base for pure GRPO) with `cfg.rl` and `cfg.reward`."""
+    """GRPO from `model_path` (the SFT checkpoint, or the base for pure GRPO) with `cfg.rl` and `cfg.reward`;
+    shared by the conditions of one seed that start it from the same model (sft_grpo and redistill)."""
     from rl.train import train_grpo
 
-    out = run_dir(cfg) / "rl"
     fp = fingerprint("rl", model_path, _plain(cfg.rl), _plain(cfg.reward), _plain(cfg.data), cfg.seed)
-    if is_complete(out, fp):
-        return read_summary(out)
-    claim_stage_dir(out, fp)
-    summary = train_grpo(model_path, rl_rows(cfg, data_dir), out, _plain(cfg.rl), _plain(cfg.reward),
-                         seed=int(cfg.seed), report_to=report_to(cfg), dtype=cfg.model.dtype)
-    return write_summary(out, fp, {"stage": "rl", **summary})
+    out = shared_dir(cfg, "rl", fp)
+    with stage_lock(out):
+        if is_complete(out, fp):
+            return read_summary(out)
+        claim_stage_dir(out, fp)
+        start = time.perf_counter()
+        summary = train_grpo(model_path, rl_rows(cfg, data_dir), out, _plain(cfg.rl), _plain(cfg.reward),
+                             seed=int(cfg.seed), report_to=report_to(cfg), dtype=cfg.model.dtype)
+        return write_summary(out, fp, {"stage": "rl", "seconds": time.perf_counter() - start, **summary})
+
+
+# ---- redistill -------------------------------------------------------------------------------------
+def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Path:
+    """`redistill.samples_per_problem` completions per training problem sampled from the GRPO policy (the `hf`
+    teacher backend with the policy as teacher), each verified against the gold: append-only, resumable."""
+    from sft.teachers.hf import HFTeacher, HFTeacherConfig
+    from tqdm.auto import tqdm
+
+    sampling = _plain(cfg.redistill.sampling)
+    fp = fingerprint("policy_traces", policy_path, sampling, _plain(cfg.data), cfg.seed)
+    out = shared_dir(cfg, "policy_traces", fp)
+    with stage_lock(out):
+        if is_complete(out, fp):
+            return out
+        claim_stage_dir(out, fp)
+        start = time.perf_counter()
+        import torch
+
+        torch.manual_seed(int(cfg.seed))
+        teacher = HFTeacher(HFTeacherConfig(name_or_path=policy_path, n_paths=int(sampling["n_paths"]),
+                                            temperature=float(sampling["temperature"]), top_p=float(sampling["top_p"]),
+                                            max_new_tokens=int(sampling["max_new_tokens"]),
+                                            batch_size=int(sampling["batch_size"]), dtype=cfg.model.dtype,
+                                            compact_every=sampling.get("compact_every")))
+        teacher.name = "rl_policy"
+        problems = load_split(data_dir, "train")
+        if sampling.get("n_problems"):
+            problems = problems[: int(sampling["n_problems"])]
+        with AppendOnlyJsonl(out / "traces.jsonl") as writer:
+            for record in tqdm(teacher.generate(problems, set(writer.done_keys)), desc="policy traces", unit="trace"):
+                writer.write(record)
+        traces = read_jsonl(out / "traces.jsonl")
+        write_summary(out, fp, {"stage": "policy_traces", "policy": policy_path, "n_problems": len(problems),
+                                "n_traces": len(traces), "n_verified": sum(bool(t["verified"]) for t in traces),
+                                "problems_solved": len({t["problem_id"] for t in traces if t["verified"]}),
+                                "seconds": time.perf_counter() - start})
+    return out
+
+
+def redistill_rows(cfg: DictConfig, policy_traces: Path, traces_dir: Path | None) -> list[dict[str, Any]]:
+    """The verified policy traces (exact duplicates dropped), plus `redistill.mix_teacher` times as many
+    verified teacher traces when that share is > 0."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for t in read_jsonl(policy_traces / "traces.jsonl"):
+        key = (t["problem_id"], t["trace"].strip())
+        if t["verified"] and key not in seen:
+            seen.add(key)
+            kept.append(t)
+    share = float(cfg.redistill.mix_teacher)
+    if share > 0:
+        if traces_dir is None:
+            raise ValueError("redistill.mix_teacher > 0 needs the 'teacher' stage in the condition")
+        teacher = [t for t in read_jsonl(traces_dir / "traces.jsonl") if t["verified"]]
+        random.Random(int(cfg.seed)).shuffle(teacher)
+        kept += teacher[: int(share * len(kept))]
+    return trace_rows(kept)
+
+
+def stage_redistill(cfg: DictConfig, base_path: str, policy_path: str, data_dir: Path,
+                    traces_dir: Path | None) -> dict[str, Any]:
+    """Re-distillation, `redistill.rounds` times: sample the GRPO policy, keep its verified traces, SFT a fresh
+    student from the base on them. Round r > 1 first runs GRPO from round r-1's student. Rounds before the last
+    are evaluated here (`eval_round<r>`); the last round's student is the condition's model."""
+    rounds: list[dict[str, Any]] = []
+    student = None
+    for r in range(1, int(cfg.redistill.rounds) + 1):
+        if r > 1:
+            policy_path = stage_rl(cfg, student, data_dir)["model_path"]
+        policy_traces = stage_policy_traces(cfg, policy_path, data_dir)
+        rows = redistill_rows(cfg, policy_traces, traces_dir)
+        if not rows:
+            raise RuntimeError(f"redistill round {r}: the policy {policy_path} solved no training problem; "
+                               "nothing to distil (raise redistill.sampling.n_paths or train GRPO longer)")
+        source = ["redistill", str(policy_traces), float(cfg.redistill.mix_teacher)]
+        sft = stage_sft(cfg, base_path, rows, source=source)
+        student = sft["model_path"]
+        entry = {"round": r, "policy_path": policy_path, "n_rows": len(rows), "student_path": student,
+                 "sft_seconds": sft["seconds"], **{k: read_summary(policy_traces)[k] for k in
+                                                   ("n_traces", "n_verified", "problems_solved", "seconds")}}
+        if r < int(cfg.redistill.rounds) or cfg.redistill.eval_every_round:
+            entry["accuracy"] = stage_eval(cfg, student, data_dir, name=f"eval_round{r}")["accuracy"]
+        rounds.append(entry)
+    return {"model_path": student, "rounds": rounds}
 
 
 # ---- eval ------------------------------------------------------------------------------------------
-def stage_eval(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]:
+def stage_eval(cfg: DictConfig, model_path: str, data_dir: Path, name: str = "eval") -> dict[str, Any]:
+    """Held-out accuracy of `model_path` on the test split, in the run folder's `<name>/`."""
     from eval.evaluate import evaluate_items
 
-    out = run_dir(cfg) / "eval"
+    out = run_dir(cfg) / name
     fp = fingerprint("eval", model_path, _plain(cfg.eval), _plain(cfg.data))
     if is_complete(out, fp):
         return read_summary(out)
     claim_stage_dir(out, fp)
+    start = time.perf_counter()
     summary = evaluate_items(model_path, load_split(data_dir, "test"), out, _plain(cfg.eval))
-    return write_summary(out, fp, {"stage": "eval", **summary})
+    return write_summary(out, fp, {"stage": "eval", "seconds": time.perf_counter() - start, **summary})

@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["data.n_train=300", "data.n_test=40", "model.tokenizer.corpus_problems=100", "model.pretrain.n_facts=4000",
          "model.pretrain.n_statements=100", "model.pretrain.max_steps=30", "model.pretrain.save_steps=1000",
-         "sft.max_steps=12", "sft.save_steps=6", "sft.logging_steps=4", "eval.batch_size=16"]
+         "sft.max_steps=12", "sft.save_steps=6", "sft.logging_steps=4", "eval.batch_size=16", "rl.max_steps=2",
+         "rl.save_steps=2", "rl.num_generations=2", "rl.per_device_train_batch_size=4", "rl.max_completion_length=16",
+         "rl.logging_steps=1"]
 
 
 @pytest.mark.slow
@@ -20,14 +22,17 @@ def test_demo_small_budget(tmp_path: Path) -> None:
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
-    assert set(results["conditions"]) == {"answer_only_sft", "trace_sft"}
+    assert set(results["conditions"]) == {"answer_only_sft", "trace_sft", "grpo", "sft_grpo"}
     for name, row in results["conditions"].items():
         assert row["n_eval"] == 40, name
         assert 0.0 <= row["accuracy"] <= 1.0
         assert row["train_seconds"] > 0
     assert "Held-out accuracy" in done.stdout
     assert (tmp_path / "demo" / "results.png").stat().st_size > 1000
-    # The shared stages were built once: one data, one base and one traces folder.
+    assert results["conditions"]["sft_grpo"]["rl_steps"] == 2 and results["conditions"]["trace_sft"]["rl_steps"] is None
+    # The shared stages were built once: one data, one base and one traces folder, one trace-SFT run.
+    sft_dirs = [p for p in (tmp_path / "shared" / "sft").iterdir() if p.is_dir()]
+    assert len(sft_dirs) == 2, sft_dirs  # answer-only and trace (sft_grpo reuses trace_sft's)
     for stage in ("data", "base", "traces"):
         built = [p for p in (tmp_path / "shared" / stage).iterdir() if p.is_dir()]
         assert len(built) == 1, (stage, built)

@@ -1,5 +1,5 @@
 """The `grpo` and `sft_grpo` conditions through launch.pipeline on a tiny budget: the rl stage runs from the right
-start point, writes its folder and summary, feeds eval, and is skipped when re-run with the same config."""
+start point, writes its (shared, per-seed) folder and summary, feeds eval, and is skipped when re-run."""
 from __future__ import annotations
 
 import json
@@ -24,14 +24,19 @@ def test_rl_conditions_run_and_resume(condition, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "default" / condition / "seed0"
     result = json.loads((run / "summary.json").read_text())
-    rl = json.loads((run / "rl" / "summary.json").read_text())
+    rl_dir = Path(result["rl_path"]).parent
+    assert rl_dir.parent == tmp_path / "shared" / "rl"
+    rl = json.loads((rl_dir / "summary.json").read_text())
     assert result["rl_steps"] == rl["steps"] == 2 and result["model_path"] == rl["model_path"]
     assert result["n_eval"] == 8 and 0.0 <= result["accuracy"] <= 1.0
     assert json.loads((run / "eval" / "summary.json").read_text())["model_path"] == rl["model_path"]
     if condition == "grpo":  # pure GRPO starts from the toy base model
         assert "/shared/base/" in rl["start_path"] and "sft_steps" not in result
     else:  # SFT -> GRPO starts from the SFT stage's model
-        assert rl["start_path"] == str(run / "sft" / "final") and result["sft_steps"] == 2
+        sft_dirs = list((tmp_path / "shared" / "sft").glob("*/final"))
+        assert [rl["start_path"]] == [str(d) for d in sft_dirs] and result["sft_steps"] == 2
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert json.loads((run / "rl" / "summary.json").read_text()) == rl  # complete: not trained again
+    assert json.loads((rl_dir / "summary.json").read_text()) == rl  # complete: not trained again
+    assert result["stage_seconds"]["rl"] > 0 and result["wall_seconds"] >= result["stage_seconds"]["rl"]
+    assert result["gpu_hours"] == 0.0 and result["price_usd"] == 0.0  # CPU: no GPU-hours charged

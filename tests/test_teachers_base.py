@@ -23,9 +23,9 @@ def test_default_config_builds_the_program_teacher():
 
 
 def test_unknown_backend_names_it_and_lists_valid():
-    with pytest.raises(ValueError, match=r"'nope'.*\['dataset', 'hf', 'program'\]"):
+    with pytest.raises(ValueError, match=r"'nope'.*\['dataset', 'hf', 'multi', 'openai', 'program', 'vllm'\]"):
         build_teacher({"name": "nope"})
-    assert set(BACKENDS) == {"program", "hf", "dataset"}
+    assert set(BACKENDS) == {"program", "hf", "dataset", "openai", "vllm", "multi"}
 
 
 def test_backend_key_selects_backend_and_unknown_keys_fail():

@@ -4,6 +4,8 @@ A teacher turns problems into trace records `{id, problem_id, problem, answer, t
 tokens_in, tokens_out, ...}`. `generate(problems, done)` yields them; `done` holds record ids already on disk
 (a resumed run), so a backend may skip work whose records all exist. The backend is `cfg.backend` when the
 config names one (e.g. `conf/teacher/dataset_s1k.yaml`: `name: dataset_s1k`, `backend: dataset`), else `cfg.name`.
+A backend may keep counters in a `.stats` dict (openai: requests, retries by reason, failures; multi: its
+teachers' by label) that `sft.teachers.accounting.teacher_accounting` puts into the stage summary.
 """
 from __future__ import annotations
 
@@ -55,7 +57,26 @@ def _dataset(cfg: Mapping[str, Any]) -> Teacher:
     return DatasetTeacher(DatasetTeacherConfig.from_mapping(cfg))
 
 
-BACKENDS: dict[str, Callable[[Mapping[str, Any]], Teacher]] = {"program": _program, "hf": _hf, "dataset": _dataset}
+def _openai(cfg: Mapping[str, Any]) -> Teacher:
+    from sft.teachers.openai_api import OpenAITeacher, OpenAITeacherConfig
+
+    return OpenAITeacher(OpenAITeacherConfig.from_mapping(cfg), name=str(cfg.get("name") or "openai"))
+
+
+def _vllm(cfg: Mapping[str, Any]) -> Teacher:
+    from sft.teachers.vllm_offline import VLLMTeacher, VLLMTeacherConfig
+
+    return VLLMTeacher(VLLMTeacherConfig.from_mapping(cfg))
+
+
+def _multi(cfg: Mapping[str, Any]) -> Teacher:
+    from sft.teachers.multi import build_multi
+
+    return build_multi(cfg)
+
+
+BACKENDS: dict[str, Callable[[Mapping[str, Any]], Teacher]] = {
+    "program": _program, "hf": _hf, "dataset": _dataset, "openai": _openai, "vllm": _vllm, "multi": _multi}
 
 
 def backend_name(cfg: Mapping[str, Any]) -> str:

@@ -1,0 +1,176 @@
+"""Aggregate a Hydra multirun of `launch.pipeline` into `results.json`, `results.md` and `results.png`.
+
+Registered as a Hydra callback in conf/config.yaml: after the last job of `python -m launch.pipeline -m ...`
+(any launcher: local, joblib, submitit/Slurm) it reads each job's resolved config from the sweep folder
+(`<condition>/seed<seed>/.hydra/config.yaml`, written by this multirun), finds the run's `summary.json`, checks
+that the summary was produced by that same config (its `config_fingerprint`), and writes mean ± std over
+seeds per condition with cost columns. A job without a matching summary is listed as missing, never dropped
+silently. `python -m launch.sweep_report <sweep_dir>` re-aggregates by hand.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+ORDER = ("answer_only_sft", "trace_sft", "redistill", "grpo", "sft_grpo", "kd")
+
+
+def config_fingerprint(cfg: DictConfig | dict[str, Any]) -> str:
+    """Fingerprint of a run's resolved task config (what the run summary records and the report checks)."""
+    from launch.stage_state import fingerprint
+
+    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    plain.pop("hydra", None)
+    return fingerprint("run-config", plain)
+
+
+def job_configs(sweep_dir: Path, since: float | None = None) -> list[tuple[Path, DictConfig]]:
+    """Every job config of the sweep folder (only those written at or after `since`, when given)."""
+    found = []
+    for path in sorted(sweep_dir.glob("**/.hydra/config.yaml")):
+        if since is not None and path.stat().st_mtime < since - 1.0:
+            continue
+        found.append((path.parent.parent, OmegaConf.load(path)))
+    return found
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, Any]:
+    """The sweep's results: per condition, accuracy mean/std over seeds, per-seed values and costs."""
+    from launch.stage_state import read_summary
+
+    sweep_dir = Path(sweep_dir)
+    runs: dict[str, dict[int, dict[str, Any]]] = {}
+    missing, benchmark = [], None
+    for job_dir, cfg in job_configs(sweep_dir, since):
+        run = Path(cfg.output_root) / str(cfg.run_name) / str(cfg.condition.name) / f"seed{cfg.seed}"
+        summary = read_summary(run)
+        benchmark = benchmark or f"{cfg.data.name} held-out (n={cfg.data.get('n_test', '?')})"
+        if not summary or "accuracy" not in summary or summary.get("config_fingerprint") != config_fingerprint(cfg):
+            missing.append({"condition": str(cfg.condition.name), "seed": int(cfg.seed), "job_dir": str(job_dir),
+                            "reason": "no summary" if not summary else "summary from another config or incomplete"})
+            continue
+        runs.setdefault(str(cfg.condition.name), {})[int(cfg.seed)] = summary
+    names = [n for n in ORDER if n in runs] + sorted(n for n in runs if n not in ORDER)
+    table: dict[str, Any] = {}
+    for name in names:
+        by_seed = dict(sorted(runs[name].items()))
+        rows = list(by_seed.values())
+        mean, std = _mean_std([r["accuracy"] for r in rows])
+        entry = {"accuracy_mean": mean, "accuracy_std": std, "n_seeds": len(rows),
+                 "accuracy_by_seed": {str(s): r["accuracy"] for s, r in by_seed.items()},
+                 "n_eval": rows[0].get("n_eval")}
+        for key in ("train_seconds", "wall_seconds", "gpu_hours", "price_usd", "cpu_core_hours"):
+            values = [float(r[key]) for r in rows if r.get(key) is not None]
+            entry[f"{key}_mean"] = statistics.fmean(values) if values else None
+        round_accs: dict[int, list[float]] = {}
+        for r in rows:
+            for entry_round in r.get("rounds") or []:
+                acc = entry_round.get("accuracy")
+                if entry_round["round"] == len(r["rounds"]):
+                    acc = r["accuracy"]
+                if acc is not None:
+                    round_accs.setdefault(int(entry_round["round"]), []).append(float(acc))
+        if round_accs:
+            entry["rounds"] = [{"round": k, "accuracy_mean": _mean_std(v)[0], "accuracy_std": _mean_std(v)[1],
+                                "n_seeds": len(v)} for k, v in sorted(round_accs.items())]
+        table[name] = entry
+    return {"sweep_dir": str(sweep_dir), "benchmark": benchmark, "conditions": table, "missing": missing,
+            "n_jobs": sum(len(v) for v in runs.values()) + len(missing)}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as a markdown table (accuracy in %, mean ± std over seeds; costs per run, mean over seeds)."""
+    lines = [f"# Sweep results: {results['benchmark']}", "",
+             "| condition | accuracy % (mean ± std) | seeds | per seed | train s | wall s | GPU-h | est. $ |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, e in results["conditions"].items():
+        per_seed = ", ".join(f"{100 * v:.1f}" for v in e["accuracy_by_seed"].values())
+        fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
+        lines.append(f"| {name} | {100 * e['accuracy_mean']:.1f} ± {100 * e['accuracy_std']:.1f} | {e['n_seeds']} | "
+                     f"{per_seed} | {fmt(e['train_seconds_mean'], '.0f')} | {fmt(e['wall_seconds_mean'], '.0f')} | "
+                     f"{fmt(e['gpu_hours_mean'], '.3f')} | {fmt(e['price_usd_mean'], '.2f')} |")
+    rounds = {n: e["rounds"] for n, e in results["conditions"].items() if e.get("rounds")}
+    for name, entries in rounds.items():
+        lines += ["", f"{name} by round: " + "; ".join(
+            f"round {r['round']}: {100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f} ({r['n_seeds']} seeds)"
+            for r in entries)]
+    if results["missing"]:
+        lines += ["", "Missing or failed runs (not in the table):"]
+        lines += [f"- {m['condition']} seed {m['seed']}: {m['reason']} ({m['job_dir']})" for m in results["missing"]]
+    lines += ["", "Wall s and costs charge every stage a run used after its start model (shared stages included); "
+              "GPU-h = wall h × GPUs held, est. $ = GPU-h × cost.price_per_gpu_hour."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], png: Path) -> None:
+    """Bar chart of mean accuracy per condition with ± std error bars and one dot per seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["conditions"])
+    entries = [results["conditions"][n] for n in names]
+    fig, ax = plt.subplots(figsize=(1.8 + 1.5 * max(1, len(names)), 3.6))
+    means = [100 * e["accuracy_mean"] for e in entries]
+    bars = ax.bar(names, means, yerr=[100 * e["accuracy_std"] for e in entries], capsize=4, color="#4C72B0", alpha=0.85)
+    for i, e in enumerate(entries):
+        ax.scatter([i] * len(e["accuracy_by_seed"]), [100 * v for v in e["accuracy_by_seed"].values()],
+                   color="black", s=12, zorder=3)
+    ax.bar_label(bars, labels=[f"{m:.1f}" for m in means], padding=2)
+    ax.set_ylabel("accuracy (%), mean ± std over seeds")
+    ax.set_ylim(0, max(100.0, max(means, default=0) * 1.2))
+    ax.set_title(results["benchmark"] or "sweep")
+    plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+
+def write_report(sweep_dir: str | Path, since: float | None = None) -> dict[str, Any]:
+    """Aggregate, then write results.json / results.md / results.png into `sweep_dir` and print the table."""
+    sweep_dir = Path(sweep_dir)
+    results = aggregate(sweep_dir, since)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / "results.json").write_text(json.dumps(results, indent=2))
+    text = markdown(results)
+    (sweep_dir / "results.md").write_text(text)
+    if results["conditions"]:
+        plot(results, sweep_dir / "results.png")
+    print(text, flush=True)
+    print(f"written to {sweep_dir / 'results.md'}, results.json and results.png", flush=True)
+    return results
+
+
+class SweepResults(Callback):
+    """Hydra callback: remember when the multirun started, aggregate its jobs when it ends."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.time()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        write_report(config.hydra.sweep.dir, since=self.started)
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m launch.sweep_report <sweep_dir>")
+    write_report(sys.argv[1])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The sweep aggregation (mean ± std over seeds, missing and stale runs listed), cost accounting, W&B redaction,
+and a quick real multirun through Hydra's joblib launcher with the results callback."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from launch.cost import run_cost
+from launch.stage_state import write_summary
+from launch.sweep_report import aggregate, config_fingerprint, write_report
+from launch.wandb_run import REDACTED, redact
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _job(sweep: Path, root: Path, condition: str, seed: int, accuracy: float | None, stale: bool = False) -> None:
+    cfg = OmegaConf.create({"output_root": str(root), "run_name": "s", "seed": seed, "condition": {"name": condition},
+                            "data": {"name": "toy", "n_test": 50}})
+    job = sweep / condition / f"seed{seed}" / ".hydra"
+    job.mkdir(parents=True)
+    OmegaConf.save(cfg, job / "config.yaml")
+    if accuracy is not None:
+        fp = "not-this-config" if stale else config_fingerprint(cfg)
+        write_summary(root / "s" / condition / f"seed{seed}", "run",
+                      {"accuracy": accuracy, "n_eval": 50, "config_fingerprint": fp, "train_seconds": 10.0 * (seed + 1),
+                       "wall_seconds": 20.0, "gpu_hours": 0.5, "price_usd": 1.25,
+                       "rounds": [{"round": 1, "accuracy": 0.1}, {"round": 2}] if condition == "redistill" else None})
+
+
+def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path):
+    sweep = tmp_path / "multirun"
+    for seed, acc in enumerate([0.30, 0.40, 0.50]):
+        _job(sweep, tmp_path, "trace_sft", seed, acc)
+    _job(sweep, tmp_path, "answer_only_sft", 0, 0.05)
+    _job(sweep, tmp_path, "answer_only_sft", 1, None)                 # failed job: no summary
+    _job(sweep, tmp_path, "answer_only_sft", 2, 0.99, stale=True)     # summary from another config
+    _job(sweep, tmp_path, "redistill", 0, 0.2)
+    results = write_report(sweep)
+    trace = results["conditions"]["trace_sft"]
+    assert trace["n_seeds"] == 3 and trace["accuracy_mean"] == pytest.approx(0.40)
+    assert trace["accuracy_std"] == pytest.approx(0.10)  # sample std over seeds
+    assert trace["train_seconds_mean"] == pytest.approx(20.0) and trace["price_usd_mean"] == pytest.approx(1.25)
+    assert results["conditions"]["answer_only_sft"]["n_seeds"] == 1
+    assert list(results["conditions"]) == ["answer_only_sft", "trace_sft", "redistill"]  # the canonical order
+    assert {(m["condition"], m["seed"]) for m in results["missing"]} == {("answer_only_sft", 1), ("answer_only_sft", 2)}
+    assert results["conditions"]["redistill"]["rounds"] == [
+        {"round": 1, "accuracy_mean": 0.1, "accuracy_std": 0.0, "n_seeds": 1},
+        {"round": 2, "accuracy_mean": 0.2, "accuracy_std": 0.0, "n_seeds": 1}]
+    md = (sweep / "results.md").read_text()
+    assert "| trace_sft | 40.0 ± 10.0 | 3 | 30.0, 40.0, 50.0 |" in md
+    assert "answer_only_sft seed 1: no summary" in md and "redistill by round" in md
+    assert json.loads((sweep / "results.json").read_text()) == results
+    assert (sweep / "results.png").stat().st_size > 1000
+
+
+def test_aggregate_keeps_only_jobs_of_this_multirun(tmp_path):
+    sweep = tmp_path / "multirun"
+    _job(sweep, tmp_path, "trace_sft", 0, 0.3)
+    import time
+
+    later = time.time() + 5
+    assert aggregate(sweep, since=later)["conditions"] == {}
+    assert aggregate(sweep)["conditions"]["trace_sft"]["n_seeds"] == 1
+
+
+def test_run_cost_charges_stages_after_the_start_model():
+    cost = run_cost({"teacher": 10.0, "sft": 3600.0, "rl": 1800.0, "eval": 0.0, "redistill:sample1": 360.0},
+                    {"gpus": 8, "price_per_gpu_hour": 2.0})
+    assert cost["wall_seconds"] == pytest.approx(5770.0)
+    assert cost["gpu_hours"] == pytest.approx(5770.0 / 3600 * 8) and cost["price_usd"] == pytest.approx(cost["gpu_hours"] * 2)
+    cpu = run_cost({"sft": 3600.0, "base": 999.0}, {"gpus": None, "price_per_gpu_hour": 2.0}, threads=2)
+    assert cpu["wall_seconds"] == 3600.0 and cpu["gpus"] == 0 and cpu["price_usd"] == 0.0 and cpu["cpu_core_hours"] == 2.0
+
+
+def test_redact_hides_secret_keys_and_secret_environment_values(monkeypatch):
+    monkeypatch.setenv("MY_API_KEY", "sk-verysecret123")
+    config = {"teacher": {"api_key": "sk-verysecret123", "api_key_env": "MY_API_KEY", "base_url": "http://x"},
+              "logger": {"note": "key=sk-verysecret123"}, "list": [{"token": "abc"}], "seed": 0}
+    clean = redact(config)
+    assert clean["teacher"] == {"api_key": REDACTED, "api_key_env": "MY_API_KEY", "base_url": "http://x"}
+    assert clean["logger"]["note"] == f"key={REDACTED}" and clean["list"] == [{"token": REDACTED}] and clean["seed"] == 0
+    assert "sk-verysecret123" not in json.dumps(clean)
+
+
+TINY = ["data.n_train=60", "data.n_test=8", "model.tokenizer.corpus_problems=60", "model.pretrain.n_facts=800",
+        "model.pretrain.n_statements=40", "model.pretrain.max_steps=4", "model.pretrain.save_steps=1000",
+        "sft.max_steps=2", "sft.save_steps=2", "eval.batch_size=8", "rl.max_steps=2", "rl.save_steps=2",
+        "rl.num_generations=2", "rl.per_device_train_batch_size=4", "rl.max_completion_length=16", "rl.logging_steps=1"]
+
+
+@pytest.mark.slow
+def test_quick_sweep_runs_as_one_hydra_multirun_and_writes_the_table(tmp_path):
+    cmd = [sys.executable, "-m", "launch.pipeline", "-m", "+sweep=toy", f"output_root={tmp_path}",
+           "condition=trace_sft,sft_grpo", "seed=0,1", *TINY]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sweep = tmp_path / "sweep" / "multirun"
+    results = json.loads((sweep / "results.json").read_text())
+    assert set(results["conditions"]) == {"trace_sft", "sft_grpo"} and results["missing"] == []
+    for entry in results["conditions"].values():
+        assert entry["n_seeds"] == 2 and set(entry["accuracy_by_seed"]) == {"0", "1"} and entry["n_eval"] == 8
+    assert "| sft_grpo |" in done.stdout and (sweep / "results.png").exists()
+    # sft_grpo reused trace_sft's SFT run of the same seed: one SFT folder per seed, not per condition
+    assert len([p for p in (tmp_path / "shared" / "sft").iterdir() if p.is_dir()]) == 2
+    for seed in (0, 1):
+        a = json.loads((tmp_path / "sweep" / "trace_sft" / f"seed{seed}" / "summary.json").read_text())
+        b = json.loads((tmp_path / "sweep" / "sft_grpo" / f"seed{seed}" / "summary.json").read_text())
+        assert a["sft_steps"] == b["sft_steps"] == 2 and b["rl_path"] == b["model_path"]
