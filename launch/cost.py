@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-CHARGED_STAGES = ("teacher", "sft", "kd", "rl", "redistill", "eval")
+CHARGED_STAGES = ("teacher", "sft", "kd", "sft_more", "rl", "redistill", "eval")
 
 
 def visible_gpus() -> int:

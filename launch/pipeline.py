@@ -22,7 +22,7 @@ from launch.stage_state import read_summary, write_summary
 from launch.sweep_report import config_fingerprint
 
 log = logging.getLogger("launch.pipeline")
-KNOWN_STAGES = ("data", "base", "teacher", "sft", "kd", "rl", "redistill", "eval")
+KNOWN_STAGES = ("data", "base", "teacher", "sft", "kd", "sft_more", "rl", "redistill", "eval")
 
 
 def _check_stages(cfg: DictConfig) -> list[str]:
@@ -73,6 +73,13 @@ def run_condition(cfg: DictConfig) -> dict[str, Any]:
             result["kd_teacher"] = str(cfg.kd.teacher or sft["model_path"])
             result["train_seconds"] += kd["train_seconds"]
             result["kd_steps"] = kd["steps"]
+        if "sft_more" in wanted and "sft_more" in only:  # the equal-compute control of sft_grpo
+            more = stages.stage_sft_more(cfg, sft, rows, data_dir)
+            model_path = more["model_path"]
+            seconds["sft_more"] = float(more.get("seconds") or more["train_seconds"])
+            result["train_seconds"] += more["train_seconds"]
+            result["sft_more_steps"] = more["extra_steps"]
+            result["matched_rl_seconds"] = more["matched_rl_seconds"]
     if "rl" in wanted and "rl" in only:
         rl = stages.stage_rl(cfg, model_path, data_dir)
         model_path = rl["model_path"]

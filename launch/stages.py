@@ -6,6 +6,7 @@ data → base → teacher → sft → rl → eval. Shared stages (data, base, te
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
@@ -216,6 +217,21 @@ def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict
         summary = train_kd(base_path, teacher_path, rows, out, kd_cfg, seed=int(cfg.seed), report_to=report_to(cfg),
                            dtype=cfg.model.dtype)
         return write_summary(out, fp, {"stage": "kd", "seconds": time.perf_counter() - start, **summary})
+
+
+def stage_sft_more(cfg: DictConfig, sft: dict[str, Any], rows: list[dict[str, Any]], data_dir: Path) -> dict[str, Any]:
+    """The equal-compute SFT control: continue SFT from `sft`'s model for the seconds the same seed's GRPO stage
+    took from it (the GRPO stage is run here when it is not built yet; sft_grpo then reuses it)."""
+    import math
+
+    rl = stage_rl(cfg, sft["model_path"], data_dir)
+    seconds_per_step = float(sft["train_seconds"]) / max(1, int(sft["steps"]))
+    extra = max(1, math.ceil(float(rl["train_seconds"]) / seconds_per_step))
+    more = copy.deepcopy(cfg)
+    more.sft.max_steps = extra
+    more.sft.save_steps = max(1, min(int(cfg.sft.save_steps), extra))
+    summary = stage_sft(more, sft["model_path"], rows, source=[*sft_source(cfg), "continued"])
+    return {**summary, "extra_steps": extra, "matched_rl_seconds": float(rl["train_seconds"])}
 
 
 # ---- rl --------------------------------------------------------------------------------------------

@@ -40,3 +40,26 @@ def test_rl_conditions_run_and_resume(condition, tmp_path):
     assert json.loads((rl_dir / "summary.json").read_text()) == rl  # complete: not trained again
     assert result["stage_seconds"]["rl"] > 0 and result["wall_seconds"] >= result["stage_seconds"]["rl"]
     assert result["gpu_hours"] == 0.0 and result["price_usd"] == 0.0  # CPU: no GPU-hours charged
+
+
+@pytest.mark.slow
+def test_sft_control_continues_sft_for_the_seconds_grpo_took(tmp_path):
+    import math
+
+    from launch.config_check import compose
+    from launch.pipeline import run_condition
+    from launch.stage_state import read_summary
+
+    cfg = compose(["condition=sft_control", f"output_root={tmp_path}", *SMALL])
+    result = run_condition(cfg)
+    sft_dirs = sorted((tmp_path / "shared" / "sft").iterdir(), key=lambda p: p.stat().st_mtime)
+    first, more = [read_summary(p) for p in sft_dirs if p.is_dir()]
+    rl = read_summary(next(p for p in (tmp_path / "shared" / "rl").iterdir() if p.is_dir()))
+    assert rl["start_path"] == first["model_path"]            # the GRPO run it is matched against: sft_grpo's
+    expected = math.ceil(rl["train_seconds"] / (first["train_seconds"] / first["steps"]))
+    assert result["sft_more_steps"] == more["steps"] == max(1, expected)
+    assert result["model_path"] == more["model_path"] and "accuracy" in result
+    assert result["stage_seconds"].keys() >= {"sft", "sft_more", "eval"} and "rl" not in result["stage_seconds"]
+    # sft_grpo of the same seed reuses that GRPO run instead of training again
+    again = run_condition(compose(["condition=sft_grpo", f"output_root={tmp_path}", *SMALL]))
+    assert again["rl_path"] == rl["model_path"]

@@ -104,3 +104,30 @@ def config_fields(cls: type, cfg: Mapping[str, Any], ignore: Iterable[str] = ("n
     if unknown:
         raise ValueError(f"unknown teacher config key(s) {unknown}; valid: {sorted(valid)}")
     return {k: v for k, v in cfg.items() if k in valid}
+
+
+def check_sampling(n_paths: int, temperature: float, top_p: float, max_temperature: float | None = None) -> None:
+    """Raise a clear ValueError for sampling settings no backend accepts."""
+    if n_paths < 1:
+        raise ValueError(f"n_paths must be >= 1, got {n_paths}")
+    if temperature < 0 or (max_temperature is not None and temperature > max_temperature):
+        valid = f"in [0, {max_temperature:g}]" if max_temperature is not None else ">= 0"
+        raise ValueError(f"temperature must be {valid}, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def pending_problems(problems: list[dict[str, Any]], done: Iterable[str] | None, record_id: Callable[[str, int], str],
+                     n_paths: int) -> list[dict[str, Any]]:
+    """The problems with at least one of their `n_paths` record ids missing from `done` (a resumed run)."""
+    done = done or set()
+    return [p for p in problems if not all(record_id(p["id"], k) in done for k in range(n_paths))]
+
+
+def trace_record(record_id: str, problem: Mapping[str, Any], gold: str, k: int, text: str, teacher: str,
+                 **extra: Any) -> dict[str, Any]:
+    """One trace record with its `verified` verdict (rewards.verify against `gold`) and any extra fields."""
+    from rewards import verify
+
+    return {"id": record_id, "problem_id": problem["id"], "problem": problem["question"], "answer": gold,
+            "trace": text, "teacher": teacher, "path": k, "verified": bool(verify(text, gold)), **extra}

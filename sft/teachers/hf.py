@@ -24,12 +24,9 @@ class HFTeacherConfig:
     compact_every: int | None = None
 
     def __post_init__(self) -> None:
-        if self.n_paths < 1:
-            raise ValueError(f"n_paths must be >= 1, got {self.n_paths}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        from sft.teachers.base import check_sampling
+
+        check_sampling(self.n_paths, self.temperature, self.top_p)
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {self.max_new_tokens}, {self.batch_size}")
 
@@ -73,11 +70,9 @@ class HFTeacher:
         """Records for every problem not already complete in `done`, one batch of problems at a time."""
         from data.records import prompt_messages
         from eval.generate import chat_prompt_text, generate_batched
-        from rewards import verify
+        from sft.teachers.base import pending_problems, trace_record
 
-        done = done or set()
-        todo = [p for p in problems
-                if not all(self.record_id(p["id"], k) in done for k in range(self.config.n_paths))]
+        todo = pending_problems(problems, done, self.record_id, self.config.n_paths)
         if not todo:
             return
         model, tokenizer = self._load()
@@ -93,8 +88,6 @@ class HFTeacher:
                 tokens_in = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
                 gold = gold_answer(problem)
                 for k, sample in enumerate(samples):
-                    yield {"id": self.record_id(problem["id"], k), "problem_id": problem["id"],
-                           "problem": problem["question"], "answer": gold, "trace": sample["text"],
-                           "teacher": self.name, "path": k, "verified": bool(verify(sample["text"], gold)),
-                           "tokens_in": tokens_in, "tokens_out": sample["n_tokens"],
-                           "truncated": sample["truncated"], "model": c.name_or_path}
+                    yield trace_record(self.record_id(problem["id"], k), problem, gold, k, sample["text"], self.name,
+                                       tokens_in=tokens_in, tokens_out=sample["n_tokens"],
+                                       truncated=sample["truncated"], model=c.name_or_path)

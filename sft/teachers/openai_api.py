@@ -53,12 +53,9 @@ class OpenAITeacherConfig:
     price_per_million_output: float | None = None
 
     def __post_init__(self) -> None:
-        if self.n_paths < 1:
-            raise ValueError(f"n_paths must be >= 1, got {self.n_paths}")
-        if not 0 <= self.temperature <= 2:
-            raise ValueError(f"temperature must be in [0, 2], got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        from sft.teachers.base import check_sampling
+
+        check_sampling(self.n_paths, self.temperature, self.top_p, max_temperature=2)
         if self.max_tokens < 1 or self.concurrency < 1:
             raise ValueError(f"max_tokens and concurrency must be >= 1, got {self.max_tokens}, {self.concurrency}")
         if self.token_limit_param not in TOKEN_LIMIT_PARAMS:
@@ -226,7 +223,7 @@ class OpenAITeacher:
     def _solve(self, problem: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         """The `n_paths` records of one problem, or None when its requests failed after all retries."""
         from data.records import prompt_messages
-        from rewards import verify
+        from sft.teachers.base import trace_record
         from sft.teachers.hf import gold_answer
 
         c = self.config
@@ -255,18 +252,18 @@ class OpenAITeacher:
         records = []
         for k, (choice, tokens_in, tokens_out) in enumerate(rows):
             text = choice_text(choice)
-            records.append({"id": self.record_id(problem["id"], k), "problem_id": problem["id"],
-                            "problem": problem["question"], "answer": gold, "trace": text, "teacher": self.name,
-                            "path": k, "verified": bool(verify(text, gold)), "tokens_in": tokens_in,
-                            "tokens_out": tokens_out, "truncated": choice.finish_reason == "length",
-                            "finish_reason": choice.finish_reason, "model": c.model})
+            records.append(trace_record(self.record_id(problem["id"], k), problem, gold, k, text, self.name,
+                                        tokens_in=tokens_in, tokens_out=tokens_out,
+                                        truncated=choice.finish_reason == "length",
+                                        finish_reason=choice.finish_reason, model=c.model))
         return records
 
     def generate(self, problems: list[dict[str, Any]], done: set[str] | None = None) -> Iterator[dict[str, Any]]:
         """Records of every problem not complete in `done`, in problem order, `concurrency` requests at a time."""
+        from sft.teachers.base import pending_problems
+
         c = self.config
-        done = done or set()
-        todo = [p for p in problems if not all(self.record_id(p["id"], k) in done for k in range(c.n_paths))]
+        todo = pending_problems(problems, done, self.record_id, c.n_paths)
         if not todo:
             return
         pool = ThreadPoolExecutor(max_workers=c.concurrency, thread_name_prefix="openai-teacher")
