@@ -60,7 +60,9 @@ def run_condition(cfg: DictConfig) -> dict[str, Any]:
         traces_dir = stages.stage_teacher(cfg, data_dir)
         seconds["teacher"] = float((read_summary(traces_dir) or {}).get("seconds") or 0.0)
     if "sft" in wanted and "sft" in only:
-        rows = stages.sft_rows(cfg, data_dir, traces_dir)
+        rows, filter_report = stages.sft_examples(cfg, data_dir, traces_dir)
+        if filter_report is not None:
+            result["filter_report"] = filter_report
         sft = stages.stage_sft(cfg, model_path, rows)
         model_path = sft["model_path"]
         seconds["sft"] = float(sft.get("seconds") or sft["train_seconds"])

@@ -163,25 +163,47 @@ def trace_rows(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"prompt": prompt_messages(t["problem"]), "completion": completion_messages(t["trace"])} for t in traces]
 
 
-def sft_rows(cfg: DictConfig, data_dir: Path, traces_dir: Path | None) -> list[dict[str, Any]]:
-    """The condition's SFT examples in TRL's conversational prompt-completion format."""
+def filter_traces(cfg: DictConfig, traces: list[dict[str, Any]],
+                  data_dir: Path) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
+    """The trace records that pass `cfg.filters` (sft/filters.py, decontaminated against the held-out split) and
+    the per-filter drop counts; with filters off, only `teacher.only_verified` applies and the report is None."""
+    if not cfg.filters.enabled:
+        return ([t for t in traces if t["verified"]] if cfg.teacher.only_verified else traces), None
+    from sft.filters import apply_filters
+
+    settings = {k: v for k, v in _plain(cfg.filters).items() if k != "enabled"}
+    kept, report = apply_filters(traces, settings, [p["question"] for p in load_split(data_dir, "test")])
+    log.info("trace filters: %s", report)
+    return kept, report
+
+
+def sft_examples(cfg: DictConfig, data_dir: Path,
+                 traces_dir: Path | None) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
+    """The condition's SFT examples in TRL's conversational prompt-completion format, and the trace filters'
+    report (None when no filter ran)."""
     mode = cfg.condition.sft_data
     if mode == "answer_only":
         return [{"prompt": prompt_messages(p["question"]), "completion": completion_messages(answer_only_completion(p["final_answer"]))}
-                for p in load_split(data_dir, "train")]
+                for p in load_split(data_dir, "train")], None
     if mode == "trace":
         if traces_dir is None:
             raise ValueError("condition.sft_data=trace needs the 'teacher' stage before 'sft'")
-        traces = read_jsonl(traces_dir / "traces.jsonl")
-        if cfg.teacher.only_verified:
-            traces = [t for t in traces if t["verified"]]
-        return trace_rows(traces)
+        traces, report = filter_traces(cfg, read_jsonl(traces_dir / "traces.jsonl"), data_dir)
+        return trace_rows(traces), report
     raise ValueError(f"unknown condition.sft_data {mode!r}; valid: ['answer_only', 'trace']")
+
+
+def sft_rows(cfg: DictConfig, data_dir: Path, traces_dir: Path | None) -> list[dict[str, Any]]:
+    """The condition's SFT examples (see `sft_examples`)."""
+    return sft_examples(cfg, data_dir, traces_dir)[0]
 
 
 def sft_source(cfg: DictConfig) -> Any:
     """What the SFT rows of `cfg.condition.sft_data` are made from (part of the SFT stage's fingerprint)."""
-    return [cfg.condition.sft_data, _plain(cfg.teacher) if cfg.condition.sft_data == "trace" else None]
+    source = [cfg.condition.sft_data, _plain(cfg.teacher) if cfg.condition.sft_data == "trace" else None]
+    if cfg.filters.enabled and cfg.condition.sft_data == "trace":
+        source.append(_plain(cfg.filters))
+    return source
 
 
 def stage_sft(cfg: DictConfig, base_path: str, rows: list[dict[str, Any]], source: Any = None) -> dict[str, Any]:
@@ -296,24 +318,30 @@ def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Pa
     return out
 
 
-def redistill_rows(cfg: DictConfig, policy_traces: Path, traces_dir: Path | None) -> list[dict[str, Any]]:
-    """The verified policy traces (exact duplicates dropped), plus `redistill.mix_teacher` times as many
-    verified teacher traces when that share is > 0."""
-    seen: set[tuple[str, str]] = set()
-    kept = []
-    for t in read_jsonl(policy_traces / "traces.jsonl"):
-        key = (t["problem_id"], t["trace"].strip())
-        if t["verified"] and key not in seen:
-            seen.add(key)
-            kept.append(t)
+def redistill_rows(cfg: DictConfig, policy_traces: Path, traces_dir: Path | None,
+                   data_dir: Path) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
+    """The verified policy traces (exact duplicates dropped; every filter of `cfg.filters` when it is on), plus
+    `redistill.mix_teacher` times as many teacher traces (filtered the same way) when that share is > 0; and the
+    filters' report on the policy traces (None when filters are off)."""
+    report = None
+    if cfg.filters.enabled:
+        kept, report = filter_traces(cfg, read_jsonl(policy_traces / "traces.jsonl"), data_dir)
+    else:
+        seen: set[tuple[str, str]] = set()
+        kept = []
+        for t in read_jsonl(policy_traces / "traces.jsonl"):
+            key = (t["problem_id"], t["trace"].strip())
+            if t["verified"] and key not in seen:
+                seen.add(key)
+                kept.append(t)
     share = float(cfg.redistill.mix_teacher)
     if share > 0:
         if traces_dir is None:
             raise ValueError("redistill.mix_teacher > 0 needs the 'teacher' stage in the condition")
-        teacher = [t for t in read_jsonl(traces_dir / "traces.jsonl") if t["verified"]]
+        teacher = [t for t in filter_traces(cfg, read_jsonl(traces_dir / "traces.jsonl"), data_dir)[0] if t["verified"]]
         random.Random(int(cfg.seed)).shuffle(teacher)
         kept += teacher[: int(share * len(kept))]
-    return trace_rows(kept)
+    return trace_rows(kept), report
 
 
 def stage_redistill(cfg: DictConfig, base_path: str, policy_path: str, data_dir: Path,
@@ -327,16 +355,20 @@ def stage_redistill(cfg: DictConfig, base_path: str, policy_path: str, data_dir:
         if r > 1:
             policy_path = stage_rl(cfg, student, data_dir)["model_path"]
         policy_traces = stage_policy_traces(cfg, policy_path, data_dir)
-        rows = redistill_rows(cfg, policy_traces, traces_dir)
+        rows, report = redistill_rows(cfg, policy_traces, traces_dir, data_dir)
         if not rows:
             raise RuntimeError(f"redistill round {r}: the policy {policy_path} solved no training problem; "
                                "nothing to distil (raise redistill.sampling.n_paths or train GRPO longer)")
         source = ["redistill", str(policy_traces), float(cfg.redistill.mix_teacher)]
+        if cfg.filters.enabled:
+            source.append(_plain(cfg.filters))
         sft = stage_sft(cfg, base_path, rows, source=source)
         student = sft["model_path"]
         entry = {"round": r, "policy_path": policy_path, "n_rows": len(rows), "student_path": student,
                  "sft_seconds": sft["seconds"], **{k: read_summary(policy_traces)[k] for k in
                                                    ("n_traces", "n_verified", "problems_solved", "seconds")}}
+        if report is not None:
+            entry["filter_report"] = report
         if r < int(cfg.redistill.rounds) or cfg.redistill.eval_every_round:
             entry["accuracy"] = stage_eval(cfg, student, data_dir, name=f"eval_round{r}")["accuracy"]
         rounds.append(entry)

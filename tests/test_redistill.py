@@ -45,13 +45,13 @@ def test_redistill_rows_keep_verified_unique_traces_and_mix_teacher_traces(tmp_p
     write_jsonl(teacher / "traces.jsonl", [{"problem_id": f"t{i}", "problem": f"T {i}", "trace": "tt", "verified": i % 2 == 0}
                                            for i in range(10)])
     cfg = compose([f"output_root={tmp_path}"])
-    rows = redistill_rows(cfg, policy, teacher)
-    assert [r["completion"][0]["content"] for r in rows] == ["t1", "t2", "t1"]
+    rows, report = redistill_rows(cfg, policy, teacher, tmp_path)
+    assert [r["completion"][0]["content"] for r in rows] == ["t1", "t2", "t1"] and report is None
     cfg.redistill.mix_teacher = 1.0
-    mixed = redistill_rows(cfg, policy, teacher)
+    mixed, _ = redistill_rows(cfg, policy, teacher, tmp_path)
     assert len(mixed) == 6 and all(r["prompt"][0]["content"].startswith("T ") for r in mixed[3:])
     with pytest.raises(ValueError, match="mix_teacher"):
-        redistill_rows(cfg, policy, None)
+        redistill_rows(cfg, policy, None, tmp_path)
 
 
 @pytest.mark.slow

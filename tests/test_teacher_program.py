@@ -190,3 +190,28 @@ def test_teacher_stage_resumes_a_killed_run_and_feeds_only_verified_traces(tmp_p
     assert [r["completion"][0]["content"] for r in answer_rows] == [f"\\boxed{{{p['final_answer']}}}" for p in train]
     with pytest.raises(ValueError, match="teacher"):
         sft_rows(cfg, data_dir, None)
+
+
+def test_standard_filters_drop_wrong_and_planted_eval_traces_and_report_counts(tmp_path):
+    from data.jsonl_io import read_jsonl
+    from launch.config_check import compose
+    from launch.stages import load_split, sft_examples, sft_source, stage_data, stage_teacher
+    from tests._files import write_jsonl
+
+    overrides = ["data.n_train=60", "data.n_test=10", f"output_root={tmp_path}"]
+    plain, filtered = compose(overrides), compose([*overrides, "filters=standard", "filters.decontam_ngram=16"])
+    data_dir = stage_data(plain)
+    traces_dir = stage_teacher(plain, data_dir)
+    traces = read_jsonl(traces_dir / "traces.jsonl")
+    held_out = load_split(data_dir, "test")[0]
+    planted = {**traces[0], "id": "planted", "problem_id": "planted", "problem": held_out["question"]}
+    write_jsonl(traces_dir / "traces.jsonl", [*traces, planted, {**traces[0], "id": "copy"}])  # + an exact duplicate
+    rows, report = sft_examples(filtered, data_dir, traces_dir)
+    n_wrong = sum(not t["verified"] for t in traces)
+    assert report["n_in"] == len(traces) + 2 and report["verified"] == n_wrong and report["exact_dup"] == 1
+    assert report["decontam"] >= 1 and report["n_kept"] == len(rows) == report["n_in"] - sum(
+        report[k] for k in ("verified", "structure", "length", "exact_dup", "near_dup", "decontam"))
+    assert not any(held_out["question"] in r["prompt"][0]["content"] for r in rows)
+    unfiltered, none = sft_examples(plain, data_dir, traces_dir)
+    assert none is None and len(unfiltered) == len(traces) - n_wrong + 2  # only_verified: planted + copy stay
+    assert sft_source(filtered) != sft_source(plain)  # filtered rows train a different SFT stage
