@@ -58,7 +58,10 @@ def run_condition(cfg: DictConfig) -> dict[str, Any]:
     traces_dir = None
     if "teacher" in wanted and ("teacher" in only or "sft" in only or "kd" in only):
         traces_dir = stages.stage_teacher(cfg, data_dir)
-        seconds["teacher"] = float((read_summary(traces_dir) or {}).get("seconds") or 0.0)
+        teacher_summary = read_summary(traces_dir) or {}
+        seconds["teacher"] = float(teacher_summary.get("seconds") or 0.0)
+        if teacher_summary.get("accounting"):  # tokens and estimated price per teacher
+            result["teacher_accounting"] = teacher_summary["accounting"]
     if "sft" in wanted and "sft" in only:
         rows, filter_report = stages.sft_examples(cfg, data_dir, traces_dir)
         if filter_report is not None:

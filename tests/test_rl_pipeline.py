@@ -35,6 +35,8 @@ def test_rl_conditions_run_and_resume(condition, tmp_path):
     else:  # SFT -> GRPO starts from the SFT stage's model
         sft_dirs = list((tmp_path / "shared" / "sft").glob("*/final"))
         assert [rl["start_path"]] == [str(d) for d in sft_dirs] and result["sft_steps"] == 2
+        teacher = result["teacher_accounting"]["total"]  # the teacher's traces and tokens reach the run summary
+        assert teacher["n_traces"] == 2 * 60 and 0 < teacher["n_verified"] < teacher["n_traces"]
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((rl_dir / "summary.json").read_text()) == rl  # complete: not trained again
