@@ -247,7 +247,8 @@ def stage_sft_more(cfg: DictConfig, sft: dict[str, Any], rows: list[dict[str, An
     import math
 
     rl = stage_rl(cfg, sft["model_path"], data_dir)
-    seconds_per_step = float(sft["train_seconds"]) / max(1, int(sft["steps"]))
+    # train_seconds covers only the steps of the last (possibly resumed) run
+    seconds_per_step = float(sft["train_seconds"]) / max(1, int(sft.get("steps_this_run", sft["steps"])))
     extra = max(1, math.ceil(float(rl["train_seconds"]) / seconds_per_step))
     more = copy.deepcopy(cfg)
     more.sft.max_steps = extra

@@ -104,6 +104,7 @@ def train_sft(model_path: str, rows: list[dict[str, Any]], out_dir: str | Path, 
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     return {
         "model_path": str(final_dir), "steps": trainer.state.global_step, "train_seconds": train_seconds,
+        "steps_this_run": trainer.state.global_step - (int(Path(resume).name.rsplit("-", 1)[-1]) if resume else 0),
         "resumed_from": resume, "n_rows": len(rows), "final_loss": logs[-1]["loss"] if logs else None,
         "num_tokens": next((e["num_tokens"] for e in reversed(trainer.state.log_history) if "num_tokens" in e), None),
         "train_loss": result.training_loss, "world_size": int(os.environ.get("WORLD_SIZE", "1")),

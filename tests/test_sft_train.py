@@ -109,6 +109,7 @@ def test_train_writes_final_and_a_killed_run_resumes_to_the_same_model(tiny_mode
     first = train_sft(tiny_model_dir, rows, out, cfg, seed=0)
     final = out / "final"
     assert first["model_path"] == str(final) and first["steps"] == 4 and first["resumed_from"] is None
+    assert first["steps_this_run"] == 4
     assert first["n_rows"] == len(rows) and first["final_loss"] is not None
     assert last_checkpoint(out / "checkpoints") == str(out / "checkpoints" / "checkpoint-4")
     # final/ is a plain model + tokenizer folder, loadable by path
@@ -126,7 +127,7 @@ def test_train_writes_final_and_a_killed_run_resumes_to_the_same_model(tiny_mode
     shutil.rmtree(final)
     second = train_sft(tiny_model_dir, rows, out, cfg, seed=0)
     assert second["resumed_from"] == str(out / "checkpoints" / "checkpoint-2")
-    assert second["steps"] == 4
+    assert second["steps"] == 4 and second["steps_this_run"] == 2  # train_seconds timed only these two
     state = json.loads((out / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
     resumed = _weights(final)
