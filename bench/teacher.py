@@ -39,7 +39,7 @@ def one_at_a_time(model: Any, tokenizer: Any, problems: list[dict[str, Any]], cf
     from data.records import prompt_messages
     from eval.generate import chat_prompt_text, end_token_ids
     from rewards import verify
-    from sft.teachers.hf import gold_answer
+    from sft.teachers.base import gold_answer
 
     eos = end_token_ids(model, tokenizer)
     records = []

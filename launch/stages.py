@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import random
 import time
@@ -244,8 +245,6 @@ def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict
 def stage_sft_more(cfg: DictConfig, sft: dict[str, Any], rows: list[dict[str, Any]], data_dir: Path) -> dict[str, Any]:
     """The equal-compute SFT control: continue SFT from `sft`'s model for the seconds the same seed's GRPO stage
     took from it (the GRPO stage is run here when it is not built yet; sft_grpo then reuses it)."""
-    import math
-
     rl = stage_rl(cfg, sft["model_path"], data_dir)
     # train_seconds covers only the steps of the last (possibly resumed) run
     seconds_per_step = float(sft["train_seconds"]) / max(1, int(sft.get("steps_this_run", sft["steps"])))

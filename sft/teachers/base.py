@@ -124,6 +124,14 @@ def pending_problems(problems: list[dict[str, Any]], done: Iterable[str] | None,
     return [p for p in problems if not all(record_id(p["id"], k) in done for k in range(n_paths))]
 
 
+def gold_answer(problem: Mapping[str, Any]) -> str:
+    """The problem's gold final answer: `final_answer`, else the GSM8K `answer` (verify parses `#### N`)."""
+    gold = problem.get("final_answer") or problem.get("answer")
+    if gold is None:
+        raise ValueError(f"problem {problem.get('id')!r} has no 'final_answer' or 'answer' field")
+    return str(gold)
+
+
 def trace_record(record_id: str, problem: Mapping[str, Any], gold: str, k: int, text: str, teacher: str,
                  **extra: Any) -> dict[str, Any]:
     """One trace record with its `verified` verdict (rewards.verify against `gold`) and any extra fields."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
+from sft.teachers.base import check_sampling, config_fields, gold_answer, pending_problems, trace_record
+
 
 @dataclass(frozen=True)
 class HFTeacherConfig:
@@ -24,25 +26,14 @@ class HFTeacherConfig:
     compact_every: int | None = None
 
     def __post_init__(self) -> None:
-        from sft.teachers.base import check_sampling
-
         check_sampling(self.n_paths, self.temperature, self.top_p)
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {self.max_new_tokens}, {self.batch_size}")
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> "HFTeacherConfig":
-        from sft.teachers.base import config_fields
 
         return cls(**config_fields(cls, cfg))
-
-
-def gold_answer(problem: Mapping[str, Any]) -> str:
-    """The problem's gold final answer: `final_answer`, else the GSM8K `answer` (verify parses `#### N`)."""
-    gold = problem.get("final_answer") or problem.get("answer")
-    if gold is None:
-        raise ValueError(f"problem {problem.get('id')!r} has no 'final_answer' or 'answer' field")
-    return str(gold)
 
 
 class HFTeacher:
@@ -70,7 +61,6 @@ class HFTeacher:
         """Records for every problem not already complete in `done`, one batch of problems at a time."""
         from data.records import prompt_messages
         from eval.generate import chat_prompt_text, generate_batched
-        from sft.teachers.base import pending_problems, trace_record
 
         todo = pending_problems(problems, done, self.record_id, self.config.n_paths)
         if not todo:

@@ -21,6 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
+from sft.teachers.base import check_sampling, config_fields, gold_answer, pending_problems, trace_record
+
 log = logging.getLogger(__name__)
 TOKEN_LIMIT_PARAMS = ("max_tokens", "max_completion_tokens")
 RETRY_REASONS = ("429", "5xx", "timeout", "connection")
@@ -53,8 +55,6 @@ class OpenAITeacherConfig:
     price_per_million_output: float | None = None
 
     def __post_init__(self) -> None:
-        from sft.teachers.base import check_sampling
-
         check_sampling(self.n_paths, self.temperature, self.top_p, max_temperature=2)
         if self.max_tokens < 1 or self.concurrency < 1:
             raise ValueError(f"max_tokens and concurrency must be >= 1, got {self.max_tokens}, {self.concurrency}")
@@ -73,7 +73,6 @@ class OpenAITeacherConfig:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> "OpenAITeacherConfig":
-        from sft.teachers.base import config_fields
 
         return cls(**config_fields(cls, cfg))
 
@@ -223,8 +222,6 @@ class OpenAITeacher:
     def _solve(self, problem: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         """The `n_paths` records of one problem, or None when its requests failed after all retries."""
         from data.records import prompt_messages
-        from sft.teachers.base import trace_record
-        from sft.teachers.hf import gold_answer
 
         c = self.config
         gold = gold_answer(problem)
@@ -260,8 +257,6 @@ class OpenAITeacher:
 
     def generate(self, problems: list[dict[str, Any]], done: set[str] | None = None) -> Iterator[dict[str, Any]]:
         """Records of every problem not complete in `done`, in problem order, `concurrency` requests at a time."""
-        from sft.teachers.base import pending_problems
-
         c = self.config
         todo = pending_problems(problems, done, self.record_id, c.n_paths)
         if not todo:

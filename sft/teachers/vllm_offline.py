@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from rl.vllm_guard import GenerationBackendError, check_vllm_installed
+from sft.teachers.base import check_sampling, config_fields, gold_answer, pending_problems, trace_record
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,6 @@ class VLLMTeacherConfig:
     max_model_len: int | None = None
 
     def __post_init__(self) -> None:
-        from sft.teachers.base import check_sampling
-
         check_sampling(self.n_paths, self.temperature, self.top_p)
         if self.max_new_tokens < 1 or self.chunk_size < 1 or self.tensor_parallel_size < 1:
             raise ValueError(f"max_new_tokens, chunk_size and tensor_parallel_size must be >= 1, got "
@@ -46,7 +45,6 @@ class VLLMTeacherConfig:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> "VLLMTeacherConfig":
-        from sft.teachers.base import config_fields
 
         return cls(**config_fields(cls, cfg))
 
@@ -98,8 +96,6 @@ class VLLMTeacher:
         """Records for every problem not already complete in `done`, one chunk of problems per engine call."""
         from data.records import prompt_messages
         from eval.generate import chat_prompt_text
-        from sft.teachers.base import pending_problems, trace_record
-        from sft.teachers.hf import gold_answer
 
         c = self.config
         todo = pending_problems(problems, done, self.record_id, c.n_paths)
