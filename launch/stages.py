@@ -13,7 +13,7 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -127,6 +127,17 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
 
 
 # ---- teacher ---------------------------------------------------------------------------------------
+def teacher_problems(train: list[dict[str, Any]], teacher_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The training problems the teacher writes traces for: the first `teacher.max_problems` (a teacher budget;
+    GRPO still sees every problem's answer), or all of them when it is null or absent."""
+    limit = teacher_cfg.get("max_problems")
+    if limit is None:
+        return train
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"teacher.max_problems={limit!r} must be a positive integer or null (every problem)")
+    return train[:limit]
+
+
 def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
     """Teacher traces for every training problem: append-only JSONL that a re-run resumes."""
     from sft.teachers.accounting import teacher_accounting
@@ -142,7 +153,7 @@ def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
         claim_stage_dir(out, fp)
         start = time.perf_counter()
         teacher = build_teacher(teacher_cfg)
-        train = load_split(data_dir, "train") if teacher.uses_problems else []
+        train = teacher_problems(load_split(data_dir, "train") if teacher.uses_problems else [], teacher_cfg)
         with AppendOnlyJsonl(out / "traces.jsonl") as writer:
             done = {str(r["id"]): r for r in read_jsonl(out / "traces.jsonl")}  # ids -> records (multi reads verdicts)
             for record in tqdm(teacher.generate(train, done), desc="teacher traces", unit="trace"):

@@ -95,7 +95,7 @@ def build_teacher(cfg: Mapping[str, Any]) -> Teacher:
     return BACKENDS[backend](plain)
 
 
-def config_fields(cls: type, cfg: Mapping[str, Any], ignore: Iterable[str] = ("name", "backend", "only_verified")) -> dict[str, Any]:
+def config_fields(cls: type, cfg: Mapping[str, Any], ignore: Iterable[str] = ("name", "backend", "only_verified", "max_problems")) -> dict[str, Any]:
     """The keys of `cfg` that dataclass `cls` takes; an unknown key raises, naming it and the valid ones."""
     import dataclasses
 

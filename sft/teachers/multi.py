@@ -156,7 +156,7 @@ def build_multi(cfg: Mapping[str, Any]) -> MultiTeacher:
     """The multi teacher of a conf/teacher/multi.yaml config (each sub-teacher built through `build_teacher`)."""
     from sft.teachers.base import build_teacher
 
-    valid = {"name", "backend", "teachers", "policy", "weights", "only_verified"}
+    valid = {"name", "backend", "teachers", "policy", "weights", "only_verified", "max_problems"}
     unknown = sorted(set(cfg) - valid)
     if unknown:
         raise ValueError(f"unknown multi teacher config key(s) {unknown}; valid: {sorted(valid)}")
