@@ -127,15 +127,13 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
 
 
 # ---- teacher ---------------------------------------------------------------------------------------
-def teacher_problems(train: list[dict[str, Any]], teacher_cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The training problems the teacher writes traces for: the first `teacher.max_problems` (a teacher budget;
-    GRPO still sees every problem's answer), or all of them when it is null or absent."""
+def teacher_budget(teacher_cfg: Mapping[str, Any]) -> int | None:
+    """`teacher.max_problems`: traces for only the first N training problems (GRPO still sees every problem's
+    answer); None (every problem) when it is null or absent. ValueError for anything but a positive integer."""
     limit = teacher_cfg.get("max_problems")
-    if limit is None:
-        return train
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"teacher.max_problems={limit!r} must be a positive integer or null (every problem)")
-    return train[:limit]
+    return limit
 
 
 def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
@@ -145,6 +143,7 @@ def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
     from tqdm.auto import tqdm
 
     teacher_cfg = _plain(cfg.teacher)
+    budget = teacher_budget(teacher_cfg)
     fp = fingerprint("teacher", _plain(cfg.data), teacher_cfg)
     out = shared_dir(cfg, "traces", fp)
     with stage_lock(out):
@@ -153,7 +152,7 @@ def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
         claim_stage_dir(out, fp)
         start = time.perf_counter()
         teacher = build_teacher(teacher_cfg)
-        train = teacher_problems(load_split(data_dir, "train") if teacher.uses_problems else [], teacher_cfg)
+        train = load_split(data_dir, "train")[:budget] if teacher.uses_problems else []
         with AppendOnlyJsonl(out / "traces.jsonl") as writer:
             done = {str(r["id"]): r for r in read_jsonl(out / "traces.jsonl")}  # ids -> records (multi reads verdicts)
             for record in tqdm(teacher.generate(train, done), desc="teacher traces", unit="trace"):

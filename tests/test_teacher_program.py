@@ -192,6 +192,28 @@ def test_teacher_stage_resumes_a_killed_run_and_feeds_only_verified_traces(tmp_p
         sft_rows(cfg, data_dir, None)
 
 
+def test_teacher_budget_writes_traces_for_the_first_problems_only_and_grpo_still_sees_all(tmp_path):
+    from data.jsonl_io import read_jsonl
+    from launch.config_check import compose
+    from launch.stage_state import read_summary
+    from launch.stages import load_split, rl_rows, stage_data, stage_teacher
+
+    cfg = compose(["data.n_train=60", "data.n_test=10", "teacher.max_problems=7", f"output_root={tmp_path}"])
+    data_dir = stage_data(cfg)
+    traces_dir = stage_teacher(cfg, data_dir)
+    train = load_split(data_dir, "train")
+    traces = read_jsonl(traces_dir / "traces.jsonl")
+    assert {t["problem_id"] for t in traces} == {p["id"] for p in train[:7]}
+    assert read_summary(traces_dir)["n_problems"] == 7
+    assert len(rl_rows(cfg, data_dir)) == len(train) == 60
+    full = stage_teacher(compose(["data.n_train=60", "data.n_test=10", f"output_root={tmp_path}"]), data_dir)
+    assert full != traces_dir and len({t["problem_id"] for t in read_jsonl(full / "traces.jsonl")}) == 60
+    for bad in ("0", "-3", "true", "2.5"):
+        with pytest.raises(ValueError, match="teacher.max_problems"):
+            stage_teacher(compose(["data.n_train=60", "data.n_test=10", f"teacher.max_problems={bad}",
+                                   f"output_root={tmp_path}"]), data_dir)
+
+
 def test_standard_filters_drop_wrong_and_planted_eval_traces_and_report_counts(tmp_path):
     from data.jsonl_io import read_jsonl
     from launch.config_check import compose
