@@ -26,18 +26,22 @@ log = logging.getLogger("eval.run")
 USAGE = "python -m eval.run model=<checkpoint dir or hub id> benchmark=<name> [eval=greedy|sample] [key=value ...]"
 
 
-_GENERIC = re.compile(r"^(final|sft|model|checkpoint-\d+)$")
+_GENERIC = re.compile(r"^(final|sft|model|checkpoints)$")
+_CHECKPOINT = re.compile(r"^checkpoint-\d+$")
 
 
 def default_label(model_path: str) -> str:
     """A folder-safe name for a model: a hub id's `org__name`; for a local checkpoint the last two path parts
-    before generic ones (`outputs/default/trace_sft/seed0/sft/final` -> `trace_sft__seed0`)."""
+    before generic ones (`outputs/default/trace_sft/seed0/sft/final` -> `trace_sft__seed0`), plus the step of a
+    trainer checkpoint, so checkpoints of one run get their own labels (`.../rl/ab12/checkpoints/checkpoint-150`
+    -> `rl__ab12__checkpoint-150`)."""
     path = Path(model_path).expanduser()
     if path.exists():
         parts = [p for p in path.resolve().parts if p != "/"]
+        step = [parts.pop()] if len(parts) > 1 and _CHECKPOINT.match(parts[-1]) else []
         while len(parts) > 1 and _GENERIC.match(parts[-1]):
             parts.pop()
-        parts = parts[-2:]
+        parts = parts[-2:] + step
     else:
         parts = [p for p in model_path.split("/") if p]
     return re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(parts)) or "model"

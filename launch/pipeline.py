@@ -93,6 +93,7 @@ def run_condition(cfg: DictConfig) -> dict[str, Any]:
         result["train_seconds"] = result.get("train_seconds", 0.0) + rl["train_seconds"]  # SFT + GRPO
         result["rl_steps"] = rl["steps"]
         result["rl_path"] = rl["model_path"]
+        result["rl_learning"] = rl.get("learning")  # did the training pass rate rise? (rl.learning_check)
     if "redistill" in wanted and "redistill" in only:
         redistill = stages.stage_redistill(cfg, base_path, model_path, data_dir, traces_dir)
         model_path = redistill["model_path"]

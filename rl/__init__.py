@@ -6,6 +6,7 @@ Modules, one job each:
     vllm_guard      generation backend (hf | vllm colocate | vllm server) checks, with clear errors on CPU
     chat_alignment  Qwen3 eos / <think> / chat-template specifics
     signals         group-level learning signals TRL does not log, and the rollout (data order) log
+    learning_check  did the run learn? improving / flat / declining training pass rate, from the log history
     prompt_filter   drop prompts whose measured pass rate is 0 or 1
     start_point     merge an adapter start point before a new LoRA
 """

@@ -4,7 +4,8 @@ Rows are `{"prompt": [chat messages], "answer": gold, "id": ...}`; rewards come 
 weight (`rewards.build_reward_funcs`); every algorithm knob comes from a `conf/rl` group (rl.grpo_config).
 Full fine-tuning or a fresh LoRA adapter (merged at the end); checkpoints every `save_steps` that a re-run
 resumes from at the same step with the same data order. The finished model and tokenizer are saved to
-`<out_dir>/final`, loadable by path.
+`<out_dir>/final`, loadable by path. The summary's `learning` block says whether the training pass rate rose
+(rl.learning_check); a flat or falling one is logged as a warning.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any, Mapping, Sequence
 from data.hub import load_model, load_tokenizer
 from rl.chat_alignment import adapt_reward_spec, align_eos, check_think_tags, keep_raw_completions, prompt_opens_think
 from rl.grpo_config import build_grpo_config, check_rl_config
+from rl.learning_check import describe, learning_verdict
 from rl.signals import wrap_reward_funcs
 from rl.start_point import resolve_start
 from sft.train import last_checkpoint, lora_config
@@ -154,9 +156,12 @@ def train_grpo(model_path: str, rows: list[dict[str, Any]], out_dir: str | Path,
     tokenizer.save_pretrained(str(final_dir))
     history = trainer.state.log_history
     train_logs = [e for e in history if "reward" in e]
+    learning = learning_verdict(history)
+    (log.warning if learning["verdict"] in ("flat", "declining") else log.info)(describe(learning))
     (out_dir / "log_history.json").write_text(json.dumps(history, indent=1, default=str))
     return {
         "model_path": str(final_dir), "steps": trainer.state.global_step, "train_seconds": train_seconds,
         "resumed_from": resume, "train_loss": training_loss, **info,
         "first_log": train_logs[0] if train_logs else None, "last_log": train_logs[-1] if train_logs else None,
+        "learning": learning,
     }

@@ -399,6 +399,20 @@ def test_eval_run_writes_reports_and_logs_the_table_to_wandb(tiny_model_dir, tmp
     assert logged["data"]["eval/tinygsm/accuracy"] == summary["accuracy"]
 
 
+def test_default_label_keeps_a_checkpoint_step_apart(tmp_path):
+    from eval.run import default_label
+
+    run = tmp_path / "outputs" / "shared" / "rl" / "ab12"
+    for sub in ("final", "checkpoints/checkpoint-50", "checkpoints/checkpoint-150"):
+        (run / sub).mkdir(parents=True)
+    assert default_label(str(run / "final")) == "rl__ab12"
+    labels = {default_label(str(run / "checkpoints" / c)) for c in ("checkpoint-50", "checkpoint-150")}
+    assert labels == {"rl__ab12__checkpoint-50", "rl__ab12__checkpoint-150"}
+    seed = tmp_path / "outputs" / "default" / "trace_sft" / "seed0" / "sft" / "final"
+    seed.mkdir(parents=True)
+    assert default_label(str(seed)) == "trace_sft__seed0"
+
+
 def test_report_gathers_runs_and_labels():
     from eval.report import markdown_table, summary_row
     from eval.run import default_label, rewrite_argv
