@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -69,6 +70,11 @@ def markdown_table(rows: list[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def natural_key(text: str) -> list[Any]:
+    """Sort key comparing digit runs by value (`checkpoint-50` < `checkpoint-100`)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
+
+
 def plot_accuracy(rows: list[Mapping[str, Any]], path: str | Path, title: str = "accuracy") -> Path:
     """Grouped bars: one group per benchmark, one bar per condition, the bootstrap CI as error bars."""
     import matplotlib
@@ -77,7 +83,7 @@ def plot_accuracy(rows: list[Mapping[str, Any]], path: str | Path, title: str = 
     import matplotlib.pyplot as plt
 
     benchmarks = sorted({r["benchmark"] for r in rows})
-    conditions = sorted({r["condition"] for r in rows})
+    conditions = sorted({r["condition"] for r in rows}, key=natural_key)
     width = 0.8 / max(1, len(conditions))
     fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(benchmarks) * max(1, len(conditions)) ** 0.5 + 2), 3.6))
     for c_index, condition in enumerate(conditions):
@@ -119,11 +125,12 @@ def write_report(rows: list[Mapping[str, Any]], out_dir: str | Path, title: str 
 
 
 def collect_rows(root: str | Path) -> list[dict[str, Any]]:
-    """A report row for every `metrics.json` under `root` (sorted by benchmark, then condition)."""
+    """A report row for every `metrics.json` under `root` (sorted by benchmark, then condition, numbers inside a
+    name by value: checkpoint-50 before checkpoint-100)."""
     rows = []
     for path in sorted(Path(root).rglob("metrics.json")):
         try:
             rows.append(summary_row(json.loads(path.read_text())))
         except (OSError, json.JSONDecodeError):
             continue  # one being written right now
-    return sorted(rows, key=lambda r: (r["benchmark"], r["condition"]))
+    return sorted(rows, key=lambda r: (r["benchmark"], natural_key(r["condition"])))

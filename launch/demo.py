@@ -4,8 +4,9 @@ Builds the shared stages once (toy world, toy base model, teacher traces) on eve
 evaluates each condition of `demo.conditions` side by side (one process and `threads` threads each, the
 same training budget), and prints a table of held-out accuracy that it also writes to
 `${output_root}/${run_name}/results.json` as `{"conditions": {name: {accuracy, n_eval, train_seconds, wall_seconds,
-sft_steps, rl_steps}}}`. `sft_grpo` starts GRPO from the very trace-SFT run of `trace_sft` (a shared stage), so
-the table shows the SFT start and what GRPO made of it side by side.
+sft_steps, rl_steps, rl_learning}}}` (rl_learning: rl.learning_check's verdict on the GRPO training pass rate).
+`sft_grpo` starts GRPO from the very trace-SFT run of `trace_sft` (a shared stage), so the table shows the SFT
+start and what GRPO made of it side by side.
 Any pipeline override (`sft.max_steps=100`, `data.n_test=200`, `model=...`) is passed to every condition.
 """
 from __future__ import annotations
@@ -54,7 +55,8 @@ def run_demo(overrides: list[str]) -> dict[str, Any]:
         summary = read_summary(Path(cfg.output_root) / "demo" / name / f"seed{cfg.seed}") or {}
         table[name] = {"accuracy": summary.get("accuracy"), "n_eval": summary.get("n_eval"),
                        "train_seconds": summary.get("train_seconds"), "wall_seconds": summary.get("wall_seconds"),
-                       "sft_steps": summary.get("sft_steps"), "rl_steps": summary.get("rl_steps")}
+                       "sft_steps": summary.get("sft_steps"), "rl_steps": summary.get("rl_steps"),
+                       "rl_learning": (summary.get("rl_learning") or {}).get("verdict")}
     results = {"conditions": table, "wall_seconds": time.perf_counter() - start, "seed": int(cfg.seed)}
     path = Path(cfg.demo.results)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,11 +91,12 @@ def print_table(table: dict[str, Any], path: Path) -> None:
     from rich.table import Table
 
     view = Table(title="Held-out accuracy (toy world)")
-    for column in ("condition", "accuracy", "n_eval", "SFT steps", "GRPO steps", "train s", "wall s"):
+    for column in ("condition", "accuracy", "n_eval", "SFT steps", "GRPO steps", "GRPO pass rate", "train s", "wall s"):
         view.add_column(column, justify="left" if column == "condition" else "right")
     for name, row in table.items():
         view.add_row(name, f"{100 * row['accuracy']:.1f}%", str(row["n_eval"]), str(row["sft_steps"] or "—"),
-                     str(row["rl_steps"] or "—"), f"{row['train_seconds'] or 0:.0f}", f"{row['wall_seconds'] or 0:.0f}")
+                     str(row["rl_steps"] or "—"), row.get("rl_learning") or "—", f"{row['train_seconds'] or 0:.0f}",
+                     f"{row['wall_seconds'] or 0:.0f}")
     console = Console()
     console.print(view)
     console.print(f"written to {path} and {path.with_suffix('.png')}")

@@ -84,9 +84,19 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
         if round_accs:
             entry["rounds"] = [{"round": k, "accuracy_mean": _mean_std(v)[0], "accuracy_std": _mean_std(v)[1],
                                 "n_seeds": len(v)} for k, v in sorted(round_accs.items())]
+        learning = {str(s): r["rl_learning"] for s, r in by_seed.items() if r.get("rl_learning")}
+        if learning:
+            entry["rl_learning"] = learning
         table[name] = entry
     return {"sweep_dir": str(sweep_dir), "benchmark": benchmark, "conditions": table, "missing": missing,
             "n_jobs": sum(len(v) for v in runs.values()) + len(missing)}
+
+
+def _learning_cell(seed: str, verdict: dict[str, Any]) -> str:
+    if verdict.get("early") is None:
+        return f"seed {seed} {verdict['verdict']}"
+    return (f"seed {seed} {verdict['verdict']} ({100 * verdict['early']:.1f} -> {100 * verdict['late']:.1f}%, "
+            f"t={verdict['t']:.1f})")
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -105,6 +115,11 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"{name} by round: " + "; ".join(
             f"round {r['round']}: {100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f} ({r['n_seeds']} seeds)"
             for r in entries)]
+    learning = {n: e["rl_learning"] for n, e in results["conditions"].items() if e.get("rl_learning")}
+    if learning:
+        lines += ["", "GRPO training pass rate, first -> last third of the run (rl.learning_check; flat = inside the noise):"]
+    for name, by_seed in learning.items():
+        lines.append(f"- {name}: " + "; ".join(_learning_cell(seed, v) for seed, v in by_seed.items()))
     if results["missing"]:
         lines += ["", "Missing or failed runs (not in the table):"]
         lines += [f"- {m['condition']} seed {m['seed']}: {m['reason']} ({m['job_dir']})" for m in results["missing"]]

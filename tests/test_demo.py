@@ -30,6 +30,7 @@ def test_demo_small_budget(tmp_path: Path) -> None:
     assert "Held-out accuracy" in done.stdout
     assert (tmp_path / "demo" / "results.png").stat().st_size > 1000
     assert results["conditions"]["sft_grpo"]["rl_steps"] == 2 and results["conditions"]["trace_sft"]["rl_steps"] is None
+    assert results["conditions"]["sft_grpo"]["rl_learning"] == "too_short" and results["conditions"]["trace_sft"]["rl_learning"] is None
     # The shared stages were built once: one data, one base and one traces folder, one trace-SFT run.
     sft_dirs = [p for p in (tmp_path / "shared" / "sft").iterdir() if p.is_dir()]
     assert len(sft_dirs) == 2, sft_dirs  # answer-only and trace (sft_grpo reuses trace_sft's)

@@ -408,6 +408,9 @@ def test_default_label_keeps_a_checkpoint_step_apart(tmp_path):
     assert default_label(str(run / "final")) == "rl__ab12"
     labels = {default_label(str(run / "checkpoints" / c)) for c in ("checkpoint-50", "checkpoint-150")}
     assert labels == {"rl__ab12__checkpoint-50", "rl__ab12__checkpoint-150"}
+    from eval.report import natural_key  # and the report lists them by step, not as strings
+    assert sorted(labels | {"rl__ab12"}, key=natural_key) == ["rl__ab12", "rl__ab12__checkpoint-50",
+                                                              "rl__ab12__checkpoint-150"]
     seed = tmp_path / "outputs" / "default" / "trace_sft" / "seed0" / "sft" / "final"
     seed.mkdir(parents=True)
     assert default_label(str(seed)) == "trace_sft__seed0"

@@ -29,7 +29,9 @@ def _job(sweep: Path, root: Path, condition: str, seed: int, accuracy: float | N
         write_summary(root / "s" / condition / f"seed{seed}", "run",
                       {"accuracy": accuracy, "n_eval": 50, "config_fingerprint": fp, "train_seconds": 10.0 * (seed + 1),
                        "wall_seconds": 20.0, "gpu_hours": 0.5, "price_usd": 1.25,
-                       "rounds": [{"round": 1, "accuracy": 0.1}, {"round": 2}] if condition == "redistill" else None})
+                       "rounds": [{"round": 1, "accuracy": 0.1}, {"round": 2}] if condition == "redistill" else None,
+                       "rl_learning": ({"verdict": "flat", "early": 0.064, "late": 0.066, "t": 0.4}
+                                       if condition == "sft_grpo" else None)})
 
 
 def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path):
@@ -40,13 +42,14 @@ def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path)
     _job(sweep, tmp_path, "answer_only_sft", 1, None)                 # failed job: no summary
     _job(sweep, tmp_path, "answer_only_sft", 2, 0.99, stale=True)     # summary from another config
     _job(sweep, tmp_path, "redistill", 0, 0.2)
+    _job(sweep, tmp_path, "sft_grpo", 2, 0.17)
     results = write_report(sweep)
     trace = results["conditions"]["trace_sft"]
     assert trace["n_seeds"] == 3 and trace["accuracy_mean"] == pytest.approx(0.40)
     assert trace["accuracy_std"] == pytest.approx(0.10)  # sample std over seeds
     assert trace["train_seconds_mean"] == pytest.approx(20.0) and trace["price_usd_mean"] == pytest.approx(1.25)
     assert results["conditions"]["answer_only_sft"]["n_seeds"] == 1
-    assert list(results["conditions"]) == ["answer_only_sft", "trace_sft", "redistill"]  # the canonical order
+    assert list(results["conditions"]) == ["answer_only_sft", "trace_sft", "redistill", "sft_grpo"]  # canonical order
     assert {(m["condition"], m["seed"]) for m in results["missing"]} == {("answer_only_sft", 1), ("answer_only_sft", 2)}
     assert results["conditions"]["redistill"]["rounds"] == [
         {"round": 1, "accuracy_mean": 0.1, "accuracy_std": 0.0, "n_seeds": 1},
@@ -54,6 +57,7 @@ def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path)
     md = (sweep / "results.md").read_text()
     assert "| trace_sft | 40.0 ± 10.0 | 3 | 30.0, 40.0, 50.0 |" in md
     assert "answer_only_sft seed 1: no summary" in md and "redistill by round" in md
+    assert "- sft_grpo: seed 2 flat (6.4 -> 6.6%, t=0.4)" in md and "rl_learning" not in results["conditions"]["trace_sft"]
     assert json.loads((sweep / "results.json").read_text()) == results
     assert (sweep / "results.png").stat().st_size > 1000
 
