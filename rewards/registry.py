@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .arithmetic import make_arithmetic_reward
 from .trl_rewards import make_correctness_reward, make_format_reward, make_length_penalty, make_tag_count_reward
 
 __all__ = ["REWARDS", "build_reward_funcs"]
@@ -20,6 +21,7 @@ REWARDS: dict[str, Callable[..., Callable]] = {
     "format": make_format_reward,
     "tag_count": make_tag_count_reward,
     "length_penalty": make_length_penalty,
+    "arithmetic": make_arithmetic_reward,
 }
 
 
