@@ -11,11 +11,13 @@ Public API::
     warmup(full=False)                             # start the bounded math-verify workers early
     STATS.snapshot_and_reset() -> dict[str, float]
     correctness_reward, format_reward, ...         # TRL reward functions
+    arithmetic_reward                              # share of a trace's written equations that hold (rewards.arithmetic)
     build_reward_funcs(spec) -> (funcs, weights)   # from conf/reward/*.yaml
 
 This package imports nothing from the rest of the project.
 """
 
+from .arithmetic import arithmetic_reward
 from .extract import extract_final_answer, parse_gold
 from .metrics import STATS, VerifyStats
 from .registry import REWARDS, build_reward_funcs
@@ -38,6 +40,7 @@ __all__ = [
     "REASONS",
     "REWARDS",
     "STATS",
+    "arithmetic_reward",
     "VerifyResult",
     "VerifyStats",
     "build_reward_funcs",

@@ -13,6 +13,8 @@ import re
 from fractions import Fraction
 from typing import Any, Callable
 
+from .trl_rewards import completion_text
+
 NUMBER = r"\d{1,18}(?:\.\d{1,12})?"
 OPERATOR = r"[-+*/×÷]"
 # a chain of numbers joined by operators, `=`, a number (a minus sign in front of the result is allowed)
@@ -80,10 +82,8 @@ def make_arithmetic_reward(grounded: bool = True, no_equation: float = 0.0, max_
                            name: str = "arithmetic_reward") -> Callable[..., list]:
     """Reward = share of the completion's distinct equations that hold (`no_equation` when it writes none).
     `grounded`: an equation also needs every operand to be a number of the prompt or an earlier result (so
-    correct but irrelevant equations, `1 + 1 = 2`, earn nothing); use false where traces bring constants of
-    their own (60 minutes, 100%)."""
-    from .trl_rewards import completion_text
-
+    correct but irrelevant equations, `1 + 1 = 2`, earn nothing; without `prompts` only the arithmetic is
+    checked); use false where traces bring constants of their own (60 minutes, 100%)."""
     if max_equations < 1:
         raise ValueError(f"arithmetic reward: max_equations must be >= 1, got {max_equations}")
 
@@ -91,10 +91,13 @@ def make_arithmetic_reward(grounded: bool = True, no_equation: float = 0.0, max_
         prompts = kwargs.get("prompts") or [None] * len(completions)
         out: list[float | None] = []
         for completion, prompt in zip(completions, prompts):
-            question = _prompt_text(prompt) if grounded else None
+            question = _prompt_text(prompt) if grounded and prompt is not None else None  # no prompt: arithmetic only
             checks = equation_checks(completion_text(completion), question, max_equations)
             out.append(sum(checks) / len(checks) if checks else float(no_equation))
         return out
 
     arithmetic_reward.__name__ = arithmetic_reward.__qualname__ = name
     return arithmetic_reward
+
+
+arithmetic_reward = make_arithmetic_reward()

@@ -36,6 +36,7 @@ def test_reward_is_the_share_that_holds_and_reads_the_user_turn_of_the_prompt():
     assert reward(completions, prompts=[prompt] * 4) == [1.0, 0.5, -0.5, 0.0]
     assert make_arithmetic_reward(grounded=False)(completions[3:], prompts=[prompt]) == [1.0]
     assert reward([[{"role": "assistant", "content": "9 * 3 = 27"}]], prompts=[prompt]) == [1.0]
+    assert reward(["1 + 2 = 3", "1 + 2 = 4"]) == [1.0, 0.0]  # no prompts passed: the arithmetic alone
     with pytest.raises(ValueError, match="max_equations"):
         make_arithmetic_reward(max_equations=0)
 
