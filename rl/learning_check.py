@@ -12,16 +12,11 @@ the pass rate stayed at ~6.5% (`flat`), while on 8 repeated prompts it rose from
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any, Mapping, Sequence
 
 PASS_RATE = "signals/correctness_reward/pass_rate"
 VERDICTS = ("improving", "flat", "declining", "too_short")
-
-
-def _mean_var(values: Sequence[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
-    return mean, var
 
 
 def learning_verdict(history: Sequence[Mapping[str, Any]], metric: str | None = None, *, min_points: int = 6,
@@ -29,7 +24,7 @@ def learning_verdict(history: Sequence[Mapping[str, Any]], metric: str | None = 
     """`{metric, n_points, early, late, delta, t, verdict, zero_std_frac}` from `history` (TRL's
     `trainer.state.log_history`): verdict `improving` / `declining` when the last third's mean differs from the
     first third's by more than `t_threshold` standard errors, `flat` otherwise, `too_short` with fewer than
-    `min_points` logged values. `metric` defaults to the training pass rate, else the summed reward."""
+    `min_points` (at least 6) logged values. `metric` defaults to the training pass rate, else the summed reward."""
     logs = [e for e in history if "reward" in e]
     if metric is None:
         metric = PASS_RATE if any(PASS_RATE in e for e in logs) else "reward"
@@ -38,11 +33,12 @@ def learning_verdict(history: Sequence[Mapping[str, Any]], metric: str | None = 
     out: dict[str, Any] = {"metric": metric, "n_points": len(values), "early": None, "late": None, "delta": None,
                            "t": None, "verdict": "too_short",
                            "zero_std_frac": sum(zero_std) / len(zero_std) if zero_std else None}
-    if len(values) < max(2, min_points):
+    if len(values) < max(6, min_points):  # two values per third at least, for a variance
         return out
     third = len(values) // 3
-    (early, var_e), (late, var_l) = _mean_var(values[:third]), _mean_var(values[-third:])
-    stderr = math.sqrt(var_e / third + var_l / third)
+    first, last = values[:third], values[-third:]
+    early, late = statistics.fmean(first), statistics.fmean(last)
+    stderr = math.sqrt((statistics.variance(first) + statistics.variance(last)) / third)
     delta = late - early
     t = delta / stderr if stderr > 0 else (math.inf if delta > 0 else -math.inf if delta < 0 else 0.0)
     verdict = "improving" if t > t_threshold else "declining" if t < -t_threshold else "flat"
