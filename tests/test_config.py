@@ -98,7 +98,8 @@ def test_teacher_defaults_mirror_conf_teacher():
 
     teacher = OmegaConf.to_container(compose([]).teacher)
     fields = {f.name for f in dataclasses.fields(ProgramTeacherConfig)}
-    assert set(teacher) - {"name", "only_verified"} == fields
+    # name, only_verified and max_problems (the teacher budget) are read by the teacher stage, not the teacher
+    assert set(teacher) - {"name", "only_verified", "max_problems"} == fields
     assert ProgramTeacherConfig(**{k: teacher[k] for k in fields}) == ProgramTeacherConfig()
 
 
