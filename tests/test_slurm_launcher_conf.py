@@ -4,6 +4,7 @@ rendered by submitit; tests/test_slurm_local.py submits for real)."""
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import pytest
 from omegaconf import OmegaConf
@@ -22,7 +23,7 @@ def launcher_sbatch(launcher: str, *overrides: str) -> tuple[Any, str]:
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-    from submitit.slurm.slurm import _make_sbatch_string
+    from submitit.slurm.slurm import SlurmExecutor, _make_sbatch_string
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = hydra_compose("config", overrides=[f"hydra/launcher={launcher}", *overrides], return_hydra_config=True)
@@ -31,7 +32,9 @@ def launcher_sbatch(launcher: str, *overrides: str) -> tuple[Any, str]:
     assert params.pop("_target_") == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     # as hydra_submitit_launcher's BaseSubmititLauncher.launch() maps its params onto the executor
     folder = params.pop("submitit_folder")
-    executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=params.pop("max_num_timeout"))
+    # submitit refuses to build a Slurm executor where `srun` is not on PATH; rendering sbatch needs no cluster
+    with mock.patch.object(SlurmExecutor, "affinity", classmethod(lambda cls: 1)):
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=params.pop("max_num_timeout"))
     base = set(OmegaConf.structured(BaseQueueConf).keys())
     executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
     return cfg, _make_sbatch_string(command="python -m submitit.core._submit", folder=folder, **executor._executor.parameters)
