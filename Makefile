@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 
-.PHONY: demo test install sweep bench clean-outputs
+.PHONY: demo test install sweep study bench clean-outputs
 
 $(VENV)/.installed: setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: install
 SWEEP_DIR ?= outputs/sweep/multirun
 sweep: install
 	$(PY) -m launch.pipeline -m +sweep=toy $(ARGS) || { $(PY) -m launch.sweep_report $(SWEEP_DIR); exit 1; }
+
+# The GRPO study (issue 4): a teacher that skips steps; trace_sft vs sft_grpo vs the equal-compute sft_control vs
+# pure grpo, 3 seeds (~40 min on 2 cores): outputs/skip_steps/multirun/results.md.
+STUDY_DIR ?= outputs/skip_steps/multirun
+study: install
+	$(PY) -m launch.pipeline -m +sweep=skip_steps $(ARGS) || { $(PY) -m launch.sweep_report $(STUDY_DIR); exit 1; }
 
 bench: install
 	for b in sft rewards eval grpo teacher; do $(PY) -m bench.$$b || exit 1; done

@@ -34,6 +34,7 @@ from eval.items import EvalItem, to_eval_items
 from eval.metrics import aggregate
 from eval.scoring import score_many, vote_key
 from eval.settings import QUICK_ITEMS, EvalSettings, settings_from
+from eval.trace_shape import trace_shape
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,8 @@ def _per_sample(record: dict[str, Any]) -> dict[str, Any]:
 
 def summarize(records: list[dict[str, Any]], model_path: str, settings: EvalSettings) -> dict[str, Any]:
     """The run's metrics: the pipeline's keys (model_path, n_eval, accuracy, truncation_rate, no_answer_rate,
-    mean_tokens) plus ci_low/ci_high, pass@k, maj@k, mean@n, n_samples and the generation settings."""
+    mean_tokens) plus ci_low/ci_high, pass@k, maj@k, mean@n, n_samples, the generation settings and `trace_shape`
+    (eval.trace_shape: equations per completion, share that skip a step, accuracy of each)."""
     n = len(records)
     summary: dict[str, Any] = {"model_path": model_path, "n_eval": n, "accuracy": 0.0, "truncation_rate": 0.0,
                                "no_answer_rate": 0.0, "mean_tokens": 0.0}
@@ -152,6 +154,7 @@ def summarize(records: list[dict[str, Any]], model_path: str, settings: EvalSett
         metrics.pop("n_items")
         summary.update(metrics)
         summary["no_answer_rate"] = sum(r["extracted"] is None for r in records) / n
+        summary["trace_shape"] = trace_shape(records)  # equations written, steps skipped (sample 0 of each item)
     summary.update(benchmark=settings.benchmark, label=settings.label, decoding=settings.decoding,
                    max_new_tokens=settings.max_new_tokens, ci_level=1.0 - settings.ci_alpha)
     if settings.do_sample:

@@ -108,6 +108,8 @@ def run_condition(cfg: DictConfig) -> dict[str, Any]:
         seconds["eval"] = float(summary.get("seconds") or 0.0)
         result.update(accuracy=summary["accuracy"], n_eval=summary["n_eval"],
                       truncation_rate=summary["truncation_rate"])
+        if summary.get("trace_shape"):  # equations written and steps skipped (eval.trace_shape)
+            result["trace_shape"] = summary["trace_shape"]
     result["model_path"] = model_path
     result["stage_seconds"] = seconds
     result.update(run_cost(seconds, stages._plain(cfg.cost), threads=int(cfg.threads)))

@@ -254,12 +254,19 @@ def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict
 
 def stage_sft_more(cfg: DictConfig, sft: dict[str, Any], rows: list[dict[str, Any]], data_dir: Path) -> dict[str, Any]:
     """The equal-compute SFT control: continue SFT from `sft`'s model for the seconds the same seed's GRPO stage
-    took from it (the GRPO stage is run here when it is not built yet; sft_grpo then reuses it)."""
+    took from it (the GRPO stage is run here when it is not built yet; sft_grpo then reuses it), with the SFT
+    recipe changed by `condition.continue_sft` (e.g. a lower learning rate for a converged student)."""
     rl = stage_rl(cfg, sft["model_path"], data_dir)
     # train_seconds covers only the steps of the last (possibly resumed) run
     seconds_per_step = float(sft["train_seconds"]) / max(1, int(sft.get("steps_this_run", sft["steps"])))
     extra = max(1, math.ceil(float(rl["train_seconds"]) / seconds_per_step))
     more = copy.deepcopy(cfg)
+    overrides = _plain(cfg.condition.get("continue_sft")) or {}
+    unknown = sorted(set(overrides) - set(cfg.sft))
+    if unknown:
+        raise ValueError(f"condition.continue_sft keys {unknown} are not keys of the sft config; valid: {sorted(cfg.sft)}")
+    for key, value in overrides.items():  # how the continued SFT differs from the first (e.g. its learning rate)
+        more.sft[key] = value
     more.sft.max_steps = extra
     more.sft.save_steps = max(1, min(int(cfg.sft.save_steps), extra))
     summary = stage_sft(more, sft["model_path"], rows, source=[*sft_source(cfg), "continued"])

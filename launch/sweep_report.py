@@ -73,6 +73,8 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
         for key in ("train_seconds", "wall_seconds", "gpu_hours", "price_usd", "cpu_core_hours"):
             values = [float(r[key]) for r in rows if r.get(key) is not None]
             entry[f"{key}_mean"] = statistics.fmean(values) if values else None
+        skipped = [float(r["trace_shape"]["skipped_step_share"]) for r in rows if r.get("trace_shape")]
+        entry["skipped_step_share_mean"] = statistics.fmean(skipped) if skipped else None  # eval.trace_shape
         round_accs: dict[int, list[float]] = {}
         for r in rows:
             for entry_round in r.get("rounds") or []:
@@ -102,13 +104,15 @@ def _learning_cell(seed: str, verdict: dict[str, Any]) -> str:
 def markdown(results: dict[str, Any]) -> str:
     """The results as a markdown table (accuracy in %, mean ± std over seeds; costs per run, mean over seeds)."""
     lines = [f"# Sweep results: {results['benchmark']}", "",
-             "| condition | accuracy % (mean ± std) | seeds | per seed | train s | wall s | GPU-h | est. $ |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| condition | accuracy % (mean ± std) | seeds | per seed | steps skipped % | train s | wall s | GPU-h | est. $ |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, e in results["conditions"].items():
         per_seed = ", ".join(f"{100 * v:.1f}" for v in e["accuracy_by_seed"].values())
         fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
+        skipped = e.get("skipped_step_share_mean")
         lines.append(f"| {name} | {100 * e['accuracy_mean']:.1f} ± {100 * e['accuracy_std']:.1f} | {e['n_seeds']} | "
-                     f"{per_seed} | {fmt(e['train_seconds_mean'], '.0f')} | {fmt(e['wall_seconds_mean'], '.0f')} | "
+                     f"{per_seed} | {fmt(None if skipped is None else 100 * skipped, '.1f')} | "
+                     f"{fmt(e['train_seconds_mean'], '.0f')} | {fmt(e['wall_seconds_mean'], '.0f')} | "
                      f"{fmt(e['gpu_hours_mean'], '.3f')} | {fmt(e['price_usd_mean'], '.2f')} |")
     rounds = {n: e["rounds"] for n, e in results["conditions"].items() if e.get("rounds")}
     for name, entries in rounds.items():
@@ -123,8 +127,9 @@ def markdown(results: dict[str, Any]) -> str:
     if results["missing"]:
         lines += ["", "Missing or failed runs (not in the table):"]
         lines += [f"- {m['condition']} seed {m['seed']}: {m['reason']} ({m['job_dir']})" for m in results["missing"]]
-    lines += ["", "Wall s and costs charge every stage a run used after its start model (shared stages included); "
-              "GPU-h = wall h × GPUs held, est. $ = GPU-h × cost.price_per_gpu_hour."]
+    lines += ["", "Steps skipped: share of held-out completions with a line that folds two or more operations "
+              "(eval.trace_shape). Wall s and costs charge every stage a run used after its start model (shared stages "
+              "included); GPU-h = wall h × GPUs held, est. $ = GPU-h × cost.price_per_gpu_hour."]
     return "\n".join(lines) + "\n"
 
 

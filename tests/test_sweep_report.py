@@ -31,7 +31,8 @@ def _job(sweep: Path, root: Path, condition: str, seed: int, accuracy: float | N
                        "wall_seconds": 20.0, "gpu_hours": 0.5, "price_usd": 1.25,
                        "rounds": [{"round": 1, "accuracy": 0.1}, {"round": 2}] if condition == "redistill" else None,
                        "rl_learning": ({"verdict": "flat", "early": 0.064, "late": 0.066, "t": 0.4}
-                                       if condition == "sft_grpo" else None)})
+                                       if condition == "sft_grpo" else None),
+                       **({"trace_shape": {"skipped_step_share": 0.1 * seed}} if condition == "trace_sft" else {})})
 
 
 def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path):
@@ -55,7 +56,9 @@ def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path)
         {"round": 1, "accuracy_mean": 0.1, "accuracy_std": 0.0, "n_seeds": 1},
         {"round": 2, "accuracy_mean": 0.2, "accuracy_std": 0.0, "n_seeds": 1}]
     md = (sweep / "results.md").read_text()
-    assert "| trace_sft | 40.0 ± 10.0 | 3 | 30.0, 40.0, 50.0 |" in md
+    assert "| trace_sft | 40.0 ± 10.0 | 3 | 30.0, 40.0, 50.0 | 10.0 |" in md  # steps skipped: mean over seeds
+    assert "| redistill | 20.0 ± 0.0 | 1 | 20.0 | — |" in md                   # no trace shape recorded
+    assert trace["skipped_step_share_mean"] == pytest.approx(0.1)
     assert "answer_only_sft seed 1: no summary" in md and "redistill by round" in md
     assert "- sft_grpo: seed 2 flat (6.4 -> 6.6%, t=0.4)" in md and "rl_learning" not in results["conditions"]["trace_sft"]
     assert json.loads((sweep / "results.json").read_text()) == results

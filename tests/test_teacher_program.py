@@ -148,10 +148,95 @@ def test_teacher_is_deterministic_and_seeded(small_world):
 
 
 @pytest.mark.parametrize("kwargs, text", [(dict(n_paths=0), "n_paths"), (dict(n_paths=5), "got 5"),
-                                          (dict(wrong_share=1.5), "wrong_share"), (dict(wrong_share=-0.1), "-0.1")])
+                                          (dict(wrong_share=1.5), "wrong_share"), (dict(wrong_share=-0.1), "-0.1"),
+                                          (dict(skip_share=2.0), "skip_share")])
 def test_bad_config_raises(kwargs, text):
     with pytest.raises(ValueError, match=re.escape(text)):
         ProgramTeacherConfig(**kwargs)
+
+
+# ---- skipped steps ("adaptive depth") ------------------------------------------------------------------------
+def _value(expression: str) -> int:
+    """The value of a folded line's left side (integers, + - * / and brackets), walked on its syntax tree."""
+    import ast
+    import operator
+
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.floordiv}
+
+    def walk(node: ast.AST) -> int:
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
+            return ops[type(node.op)](walk(node.left), walk(node.right))
+        assert isinstance(node, ast.Constant) and isinstance(node.value, int), ast.dump(node)
+        return node.value
+
+    return walk(ast.parse(expression.strip(), mode="eval").body)
+
+
+def test_skip_share_zero_writes_the_traces_it_always_wrote(small_world):
+    _, train, _ = small_world
+    plain = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.2))
+    explicit = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.2, skip_share=0.0))
+    for problem in train:
+        assert [r["trace"] for r in plain.traces(problem)] == [r["trace"] for r in explicit.traces(problem)]
+        assert all(r["skipped_step"] is None for r in plain.traces(problem))
+
+
+@pytest.mark.parametrize("path", range(4))
+def test_a_skipped_step_folds_two_operations_into_one_true_line(small_world, path):
+    _, train, _ = small_world
+    from sft.teachers.program import foldable_steps
+
+    folded = 0
+    for problem in train:
+        for fold in foldable_steps(problem):
+            trace, answer = write_trace(problem, path, fold_step=fold)
+            assert answer == problem["final_answer"] == _boxed(trace)
+            lines = trace.split("\n")[1:-2]
+            assert len(lines) == len(problem["steps"]) - 1, trace  # one line fewer: the intermediate is not written
+            line = lines[fold]
+            expression, result = re.search(r"([\d\s()+\-*/]+?) = (\d+)", line).groups()
+            assert len(re.findall(r"[-+*/]", expression)) == 2, line
+            assert _value(expression) == int(result), line  # brackets where precedence needs them
+            hidden = problem["steps"][fold]["result"]
+            assert f"= {hidden}" not in line, line
+            folded += 1
+    assert folded > len(train) // 2
+
+
+def test_fold_step_that_cannot_fold_is_refused(small_world):
+    _, train, _ = small_world
+    problem = train[0]
+    with pytest.raises(ValueError, match="fold_step=9"):
+        write_trace(problem, 0, fold_step=9)
+
+
+def test_skip_share_is_roughly_respected_and_skipped_traces_verify(small_world):
+    _, train, _ = small_world
+    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.0, skip_share=0.5))
+    records = [r for p in train for r in teacher.traces(p)]
+    skipped = [r for r in records if r["skipped_step"] is not None]
+    assert 0.35 < len(skipped) / len(records) < 0.65
+    assert all(r["verified"] for r in records)
+
+
+def test_skipped_trace_with_a_slip_is_still_wrong(small_world):
+    _, train, _ = small_world
+    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=1.0, skip_share=1.0))
+    records = [r for p in train for r in teacher.traces(p)]
+    assert any(r["skipped_step"] is not None for r in records)
+    assert not any(r["verified"] or _boxed(r["trace"]) == r["answer"] for r in records)
+
+
+def test_every_program_teacher_key_in_conf_reaches_the_teacher():
+    from launch.config_check import compose
+    from omegaconf import OmegaConf
+
+    from sft.teachers.base import build_teacher
+
+    cfg = OmegaConf.to_container(compose(["teacher.skip_share=0.3", "teacher.n_paths=3", "teacher.seed=7"]).teacher)
+    assert build_teacher(cfg).teacher.config == ProgramTeacherConfig(n_paths=3, wrong_share=0.2, seed=7, skip_share=0.3)
+    with pytest.raises(ValueError, match="skp_share"):
+        build_teacher({**cfg, "skp_share": 0.5})
 
 
 # ---- the teacher stage and the SFT rows built from it ------------------------------------------------------

@@ -33,8 +33,7 @@ class ProgramBackend:
     def __init__(self, cfg: Mapping[str, Any]) -> None:
         from sft.teachers.program import ProgramTeacher, ProgramTeacherConfig
 
-        self.teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=cfg["n_paths"], wrong_share=cfg["wrong_share"],
-                                                           seed=cfg["seed"]))
+        self.teacher = ProgramTeacher(ProgramTeacherConfig(**config_fields(ProgramTeacherConfig, cfg)))
 
     def generate(self, problems: list[dict[str, Any]], done: set[str] | None = None) -> Iterator[dict[str, Any]]:
         for problem in problems:
