@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping
 
-_NUMBER = r"\d{1,18}(?:\.\d{1,12})?"
-_OPERATOR = r"[-+*/×÷]"
+from rewards.arithmetic import NUMBER as _NUMBER, OPERATOR as _OPERATOR  # the step reward's numbers and operators
+
 _OPERAND = rf"\(?{_NUMBER}\)?"  # `(20` or `4)`: brackets touch their numbers, as written by the teacher
 # a chain `a op b [op c ...]` followed by `= n`; each space has one place in the pattern (no backtracking blow-up)
 _EQUATION = re.compile(rf"(?<![\d.])({_OPERAND}(?:\s{{0,3}}{_OPERATOR}\s{{0,3}}{_OPERAND}){{1,8}})\s{{0,3}}=\s{{0,3}}-?{_NUMBER}")
@@ -35,9 +35,14 @@ def equation_operator_counts(completion: str) -> list[int]:
     return counts
 
 
+def _folds(counts: list[int]) -> bool:
+    """True when some equation (its operator count) combines two or more operations in one line."""
+    return any(n >= 2 for n in counts)
+
+
 def skips_a_step(completion: str) -> bool:
     """True when some equation of the reasoning combines two or more operations in one line."""
-    return any(n >= 2 for n in equation_operator_counts(completion))
+    return _folds(equation_operator_counts(completion))
 
 
 def trace_shape(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -49,7 +54,7 @@ def trace_shape(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         n += 1
         equations += len(counts)
         right = bool(record.get("correct"))
-        if any(c >= 2 for c in counts):
+        if _folds(counts):
             skipped += 1
             skipped_right += right
         else:

@@ -176,9 +176,19 @@ def test_skip_share_zero_writes_the_traces_it_always_wrote(small_world):
     _, train, _ = small_world
     plain = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.2))
     explicit = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.2, skip_share=0.0))
+    skipping = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.2, skip_share=0.5))
+    compared = 0
     for problem in train:
         assert [r["trace"] for r in plain.traces(problem)] == [r["trace"] for r in explicit.traces(problem)]
         assert all(r["skipped_step"] is None for r in plain.traces(problem))
+        # skips draw from their own stream: a path the skipping teacher writes in full is the plain teacher's trace
+        # (slip included), so turning skip_share on changes nothing but the folded traces
+        by_path = {r["path"]: r["trace"] for r in plain.traces(problem)}
+        for record in skipping.traces(problem):
+            if record["skipped_step"] is None and record["path"] in by_path:
+                assert record["trace"] == by_path[record["path"]]
+                compared += 1
+    assert compared > len(train) // 4
 
 
 @pytest.mark.parametrize("path", range(4))

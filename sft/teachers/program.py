@@ -55,10 +55,15 @@ def _apply(op: str, a: int, b: int) -> int:
     return a // b if b else 0
 
 
+def _uses_previous(step: dict[str, Any]) -> bool:
+    """Whether a step works on the previous step's result (a `groups` or `rate` step starts from its own numbers)."""
+    return step["kind"] not in ("groups", "rate")
+
+
 def foldable_steps(problem: dict[str, Any]) -> list[int]:
     """Indices i at which steps i and i + 1 can be written as one line (step i + 1 works on step i's result)."""
     steps = problem["steps"]
-    return [i for i in range(len(steps) - 1) if steps[i + 1]["kind"] not in ("groups", "rate")]
+    return [i for i in range(len(steps) - 1) if _uses_previous(steps[i + 1])]
 
 
 def _folded(inner: str, inner_op: str, op: str, b: int) -> str:
@@ -78,7 +83,7 @@ def write_trace(problem: dict[str, Any], path: int, slip_step: int | None = None
     verbose, swap = path % 2 == 0, (path // 2) % 2 == 1
     lines, carried, pending = [], None, None
     for index, step in enumerate(problem["steps"]):
-        a = carried if (carried is not None and step["kind"] not in ("groups", "rate")) else step["a"]
+        a = carried if (carried is not None and _uses_previous(step)) else step["a"]
         b = step["b"]
         result = _apply(step["op"], a, b)
         if index == slip_step:
@@ -131,13 +136,14 @@ class ProgramTeacher:
         # skipped steps draw from their own stream, so skip_share=0 writes exactly the traces it always wrote
         skip_rng = random.Random(f"{self.config.seed}-{problem['id']}-skip")
         paths = rng.sample(range(4), 4)
+        foldable = foldable_steps(problem) if self.config.skip_share > 0 else []
         out, seen = [], set()
         for path in paths:
             if len(out) == self.config.n_paths:
                 break
             fold = None
-            if self.config.skip_share > 0 and foldable_steps(problem) and skip_rng.random() < self.config.skip_share:
-                fold = skip_rng.choice(foldable_steps(problem))
+            if foldable and skip_rng.random() < self.config.skip_share:
+                fold = skip_rng.choice(foldable)
             trace, answer = write_trace(problem, path, fold_step=fold)
             if rng.random() < self.config.wrong_share:
                 trace, answer = self._slipped(problem, path, rng, fold) or (trace, answer)
