@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 
-.PHONY: demo test install sweep study bench clean-outputs
+.PHONY: demo test lint format install sweep study bench clean-outputs
 
 $(VENV)/.installed: setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q $(ARGS)
+
+# ruff (ruff.toml): the format check and the lint rules; `make format` rewrites the files instead.
+lint: install
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
 # The five-condition comparison on the toy world (3 seeds, 2 jobs at a time): outputs/sweep/multirun/results.md.
 # A failed job stops the multirun with its error; the table of the runs that finished is still written.

@@ -3,15 +3,20 @@
 Load from other work on a shared machine only slows a run down, so each side runs `rounds` times in
 alternating order (ours first, then baseline first, ...) and callers report the best and the median round.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
-def alternate_rounds(sides: dict[str, Callable[[int], dict[str, Any]]], rounds: int,
-                     on_run: Callable[[int, str, dict[str, Any]], None] | None = None) -> dict[str, list[dict[str, Any]]]:
+def alternate_rounds(
+    sides: dict[str, Callable[[int], dict[str, Any]]],
+    rounds: int,
+    on_run: Callable[[int, str, dict[str, Any]], None] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
     """Run each side `rounds` times, flipping the order every round; returns the runs per side."""
     names = list(sides)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}

@@ -1,11 +1,13 @@
 """The `machine` block of a benchmark JSON: platform, processor, CPU count, Python and library versions."""
+
 from __future__ import annotations
 
 import os
 import platform
 import sys
+from collections.abc import Iterable
 from importlib import metadata
-from typing import Any, Iterable
+from typing import Any
 
 DEFAULT_PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets", "peft", "deepspeed")
 

@@ -40,9 +40,26 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 _BUILTIN_LATEX = [
-    "\\frac{3}{4}", "\\sqrt{2}", "2\\pi", "\\left( 3, \\frac{\\pi}{2} \\right)", "[1,2)", "\\{1,2,3\\}",
-    "x^2+2x+1", "\\frac{\\sqrt{3}}{2}", "(-\\infty, 0)", "y=2x+1", "\\text{Evelyn}", "12", "-5", "0.25",
-    "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "4\\sqrt{3}", "\\frac{1}{2}\\pi", "x=3", "90^\\circ", "10\\%",
+    "\\frac{3}{4}",
+    "\\sqrt{2}",
+    "2\\pi",
+    "\\left( 3, \\frac{\\pi}{2} \\right)",
+    "[1,2)",
+    "\\{1,2,3\\}",
+    "x^2+2x+1",
+    "\\frac{\\sqrt{3}}{2}",
+    "(-\\infty, 0)",
+    "y=2x+1",
+    "\\text{Evelyn}",
+    "12",
+    "-5",
+    "0.25",
+    "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+    "4\\sqrt{3}",
+    "\\frac{1}{2}\\pi",
+    "x=3",
+    "90^\\circ",
+    "10\\%",
 ]
 
 
@@ -217,11 +234,20 @@ def _hostile_worst() -> float:
 
     code = "__import__('os').system('touch /tmp/pwned_bench')"
     cases = [
-        ("\\boxed{9^{9^{9^9}}}", "5"), ("\\boxed{1000000!}", "x"), ("\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}", "1"),
-        ("\\boxed{" * 10_000, "1"), ("step " * 200_000 + "\\boxed{5}", "5"), ("\\boxed{5\x00}", "5"),
-        ("\\boxed{\uff15}", "5"), ("\\boxed{\\input{/etc/passwd}}", "x"), ("\\boxed{" + code + "}", "x+1"),
-        ("\\boxed{9^{387420489}}", "1"), ("\\boxed{3^{3^{3^{3}}}}", "x"), ("\\boxed{10^{10^{8}}}", "x"),
-        ("\\boxed{\\sum_{n=1}^{10^{9}} n^{2}}", "x"), ("\\boxed{" + "+".join(["x"] * 5000) + "}", "5000x"),
+        ("\\boxed{9^{9^{9^9}}}", "5"),
+        ("\\boxed{1000000!}", "x"),
+        ("\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}", "1"),
+        ("\\boxed{" * 10_000, "1"),
+        ("step " * 200_000 + "\\boxed{5}", "5"),
+        ("\\boxed{5\x00}", "5"),
+        ("\\boxed{\uff15}", "5"),
+        ("\\boxed{\\input{/etc/passwd}}", "x"),
+        ("\\boxed{" + code + "}", "x+1"),
+        ("\\boxed{9^{387420489}}", "1"),
+        ("\\boxed{3^{3^{3^{3}}}}", "x"),
+        ("\\boxed{10^{10^{8}}}", "x"),
+        ("\\boxed{\\sum_{n=1}^{10^{9}} n^{2}}", "x"),
+        ("\\boxed{" + "+".join(["x"] * 5000) + "}", "5000x"),
     ]
     worst = 0.0
     for pred, gold in cases:
@@ -285,7 +311,9 @@ def main(argv: list[str] | None = None) -> dict:
                 "baseline": round(m["base_rate"], 1),
                 "speedup": round(m["ours_rate"] / m["base_rate"], 2),
                 "n": len(pairs),
-                "ours_agree_with_label": round(sum(v == e for v, e in zip(m["ours_verdicts"], expected)) / len(pairs), 4),
+                "ours_agree_with_label": round(
+                    sum(v == e for v, e in zip(m["ours_verdicts"], expected)) / len(pairs), 4
+                ),
                 "baseline_agree_with_label": round(
                     sum(v == e for v, e in zip(m["base_verdicts"], expected)) / len(pairs), 4
                 ),

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from data.records import PROMPT_SUFFIX
 
@@ -55,8 +56,7 @@ CHOICE_TEMPLATE = (
     "within \\boxed{}."
 )
 YESNO_TEMPLATE = (
-    "{question}\n\nPlease reason step by step, and finish with your final answer as "
-    "\\boxed{yes} or \\boxed{no}."
+    "{question}\n\nPlease reason step by step, and finish with your final answer as \\boxed{yes} or \\boxed{no}."
 )
 DEFAULT_TEMPLATES: dict[str, str] = {
     "number": MATH_TEMPLATE,
@@ -228,27 +228,57 @@ def _strategyqa_record(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-register_benchmark(BenchmarkSpec(
-    name="gsm8k", hub_id="openai/gsm8k", hub_config="main", split="test", answer_type="number",
-    prompt_template=MATH_TEMPLATE, to_record=_gsm8k_record,
-    description="GSM8K test split, 1,319 grade-school word problems; gold is the number after '####'.",
-))
-register_benchmark(BenchmarkSpec(
-    name="math500", hub_id="HuggingFaceH4/MATH-500", hub_config=None, split="test",
-    answer_type="expression", prompt_template=MATH_TEMPLATE, to_record=_math500_record,
-    id_field="unique_id",
-    description="MATH-500 (PRM800K test subset of MATH), 500 problems; gold is a LaTeX expression.",
-))
-register_benchmark(BenchmarkSpec(
-    name="arc_challenge", hub_id="allenai/ai2_arc", hub_config="ARC-Challenge", split="test",
-    answer_type="choice", prompt_template=CHOICE_TEMPLATE, to_record=_arc_record, id_field="id",
-    description="ARC-Challenge test split, grade-school science multiple choice (3-5 options).",
-))
-register_benchmark(BenchmarkSpec(
-    name="strategyqa", hub_id="ChilleD/StrategyQA", hub_config=None, split="test", answer_type="yesno",
-    prompt_template=YESNO_TEMPLATE, to_record=_strategyqa_record, id_field="qid",
-    description="StrategyQA yes/no questions needing implicit multi-step reasoning.",
-))
+register_benchmark(
+    BenchmarkSpec(
+        name="gsm8k",
+        hub_id="openai/gsm8k",
+        hub_config="main",
+        split="test",
+        answer_type="number",
+        prompt_template=MATH_TEMPLATE,
+        to_record=_gsm8k_record,
+        description="GSM8K test split, 1,319 grade-school word problems; gold is the number after '####'.",
+    )
+)
+register_benchmark(
+    BenchmarkSpec(
+        name="math500",
+        hub_id="HuggingFaceH4/MATH-500",
+        hub_config=None,
+        split="test",
+        answer_type="expression",
+        prompt_template=MATH_TEMPLATE,
+        to_record=_math500_record,
+        id_field="unique_id",
+        description="MATH-500 (PRM800K test subset of MATH), 500 problems; gold is a LaTeX expression.",
+    )
+)
+register_benchmark(
+    BenchmarkSpec(
+        name="arc_challenge",
+        hub_id="allenai/ai2_arc",
+        hub_config="ARC-Challenge",
+        split="test",
+        answer_type="choice",
+        prompt_template=CHOICE_TEMPLATE,
+        to_record=_arc_record,
+        id_field="id",
+        description="ARC-Challenge test split, grade-school science multiple choice (3-5 options).",
+    )
+)
+register_benchmark(
+    BenchmarkSpec(
+        name="strategyqa",
+        hub_id="ChilleD/StrategyQA",
+        hub_config=None,
+        split="test",
+        answer_type="yesno",
+        prompt_template=YESNO_TEMPLATE,
+        to_record=_strategyqa_record,
+        id_field="qid",
+        description="StrategyQA yes/no questions needing implicit multi-step reasoning.",
+    )
+)
 # The embedded default: the toy world's held-out test split, prompted exactly as the pipeline's eval stage
 # prompts it (question + the records' "\boxed{}" instruction), so a tiny checkpoint sees its training format.
 TINYGSM_TEMPLATE = "{question}" + PROMPT_SUFFIX
@@ -268,16 +298,26 @@ def _tinygsm_record(row: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-register_benchmark(BenchmarkSpec(
-    name="tinygsm", hub_id=None, hub_config=None, split="test", answer_type="number",
-    prompt_template=TINYGSM_TEMPLATE, to_record=_tinygsm_record, id_field="id", load_rows=_toy_test_rows,
-    description="Toy world test split (500 multi-step arithmetic word problems, GSM8K format); no hub copy.",
-))
+register_benchmark(
+    BenchmarkSpec(
+        name="tinygsm",
+        hub_id=None,
+        hub_config=None,
+        split="test",
+        answer_type="number",
+        prompt_template=TINYGSM_TEMPLATE,
+        to_record=_tinygsm_record,
+        id_field="id",
+        load_rows=_toy_test_rows,
+        description="Toy world test split (500 multi-step arithmetic word problems, GSM8K format); no hub copy.",
+    )
+)
 
 
 # --------------------------------------------------------------------------------------------------
 # Reading raw rows.
 # --------------------------------------------------------------------------------------------------
+
 
 def _read_json_file(path: Path, split: str) -> list[dict[str, Any]]:
     text = path.read_text(encoding="utf-8")
@@ -356,7 +396,9 @@ def _read_hub_rows(spec: BenchmarkSpec) -> list[dict[str, Any]]:
         loaded = datasets.load_dataset(spec.hub_id, spec.hub_config, split=spec.split)
     except Exception as err:  # offline / not cached / unreachable: one clear line, cause chained
         cause = (str(err).splitlines() or [""])[0][:200]
-        config = f" (config {spec.hub_config!r}, split {spec.split!r})" if spec.hub_config else f" (split {spec.split!r})"
+        config = (
+            f" (config {spec.hub_config!r}, split {spec.split!r})" if spec.hub_config else f" (split {spec.split!r})"
+        )
         raise RuntimeError(
             f"benchmark {spec.name!r}: could not load {spec.hub_id!r}{config} from the Hugging Face hub "
             f"and it is not in the local cache; pass path= to a local copy "
@@ -368,6 +410,7 @@ def _read_hub_rows(spec: BenchmarkSpec) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------
 # Public loader.
 # --------------------------------------------------------------------------------------------------
+
 
 def _item_ids(spec: BenchmarkSpec, rows: list[dict[str, Any]]) -> list[str]:
     if spec.id_field:
@@ -389,18 +432,21 @@ def records_from_rows(name: str, rows: list[dict[str, Any]]) -> list[BenchmarkIt
             rec = spec.to_record(row)
         except (KeyError, ValueError, TypeError, AttributeError) as err:
             keys = sorted(row) if isinstance(row, dict) else type(row).__name__
-            raise ValueError(f"benchmark {name!r}, row {index}: cannot read it ({type(err).__name__}: {err}); "
-                             f"row fields: {keys}") from err
-        items.append(BenchmarkItem(
-            id=item_id,
-            question=rec["question"],
-            answer=rec["answer"],
-            solution=rec.get("solution"),
-            choices=rec.get("choices"),
-            answer_type=spec.answer_type,
-            source=spec.name,
-            meta=dict(rec.get("meta") or {}),
-        ))
+            raise ValueError(
+                f"benchmark {name!r}, row {index}: cannot read it ({type(err).__name__}: {err}); row fields: {keys}"
+            ) from err
+        items.append(
+            BenchmarkItem(
+                id=item_id,
+                question=rec["question"],
+                answer=rec["answer"],
+                solution=rec.get("solution"),
+                choices=rec.get("choices"),
+                answer_type=spec.answer_type,
+                source=spec.name,
+                meta=dict(rec.get("meta") or {}),
+            )
+        )
     return items
 
 
@@ -450,8 +496,10 @@ def format_prompt(item: dict[str, Any], template: str | None = None) -> str:
         else:
             answer_type = item.get("answer_type")
             if answer_type not in DEFAULT_TEMPLATES:
-                raise ValueError(f"item {item.get('id')!r}: answer_type {answer_type!r} is not one of "
-                                 f"{list(DEFAULT_TEMPLATES)} and source {item.get('source')!r} is not registered")
+                raise ValueError(
+                    f"item {item.get('id')!r}: answer_type {answer_type!r} is not one of "
+                    f"{list(DEFAULT_TEMPLATES)} and source {item.get('source')!r} is not registered"
+                )
             template = DEFAULT_TEMPLATES[answer_type]
     choices = item.get("choices") or []
     if "{choices}" in template and not choices:

@@ -3,11 +3,11 @@
 Every stage (SFT, GRPO, eval, teachers) loads through here, so the tiny local model and Qwen3-1.7B take
 the same code path: `AutoTokenizer` / `AutoModelForCausalLM.from_pretrained(name_or_path)`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
@@ -26,7 +26,9 @@ def load_tokenizer(name_or_path: str, padding_side: str = "left") -> Any:
 
     local = Path(name_or_path).expanduser()
     if local.is_dir() and not any((local / f).exists() for f in _TOKENIZER_FILES):
-        raise ModelNotAvailableError(f"model directory {name_or_path!r} is incomplete or unreadable: no tokenizer files (one of {list(_TOKENIZER_FILES)})")
+        raise ModelNotAvailableError(
+            f"model directory {name_or_path!r} is incomplete or unreadable: no tokenizer files (one of {list(_TOKENIZER_FILES)})"  # noqa: E501
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as error:
@@ -51,15 +53,19 @@ def load_model(name_or_path: str, dtype: str = "float32", attn_implementation: s
         except ImportError:
             attn_implementation = "sdpa"
     try:
-        return AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype[dtype],
-                                                    attn_implementation=attn_implementation, **kwargs)
+        return AutoModelForCausalLM.from_pretrained(
+            name_or_path, dtype=torch_dtype[dtype], attn_implementation=attn_implementation, **kwargs
+        )
     except (OSError, ValueError) as error:
         raise _unavailable(name_or_path, error) from None
 
 
 def _unavailable(name_or_path: str, error: Exception) -> Exception:
     if _is_local(name_or_path):
-        return ModelNotAvailableError(f"model directory {name_or_path!r} is incomplete or unreadable: {str(error).splitlines()[0]}")
+        return ModelNotAvailableError(
+            f"model directory {name_or_path!r} is incomplete or unreadable: {str(error).splitlines()[0]}"
+        )
     return ModelNotAvailableError(
         f"model {name_or_path!r} is not in the local cache and the hub cannot be reached "
-        f"(download it once with network access, or point model.name_or_path at a local directory)")
+        f"(download it once with network access, or point model.name_or_path at a local directory)"
+    )

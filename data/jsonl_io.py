@@ -6,13 +6,15 @@ content does not match its sidecar, so a half-written file from a killed run is 
 Append-only files (traces, eval items) are flushed and fsync'd per record; on reopen a torn last line
 is cut off, so a resumed run neither loses nor duplicates records.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 
 def _meta_path(path: Path) -> Path:
@@ -120,7 +122,7 @@ class AppendOnlyJsonl:
     def close(self) -> None:
         self._handle.close()
 
-    def __enter__(self) -> "AppendOnlyJsonl":
+    def __enter__(self) -> AppendOnlyJsonl:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,6 +3,7 @@
 Problem records use the GSM8K layout (`question`, `answer` ending in `#### N`) plus an `id`;
 trace records are `{id, problem, answer, trace, teacher, verified, tokens, ...}` (one JSONL line each).
 """
+
 from __future__ import annotations
 
 import re

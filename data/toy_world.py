@@ -9,16 +9,58 @@ The held-out test split is generated first from its own random stream; training 
 signature (templates + numbers) occurs in the test split are skipped, so no test problem is ever
 trained on, not even reworded.
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-NAMES = ["Mia", "Leo", "Ava", "Noah", "Zoe", "Omar", "Lena", "Ivan", "Ruth", "Sam", "Nina", "Theo",
-         "Ella", "Kofi", "Maya", "Raj", "Ada", "Finn", "Lila", "Jon"]
-ITEMS = ["apple", "marble", "sticker", "pencil", "cookie", "shell", "card", "egg", "book", "flower",
-         "coin", "stamp", "button", "orange", "candle", "ribbon", "bead", "toy car", "muffin", "kite"]
+NAMES = [
+    "Mia",
+    "Leo",
+    "Ava",
+    "Noah",
+    "Zoe",
+    "Omar",
+    "Lena",
+    "Ivan",
+    "Ruth",
+    "Sam",
+    "Nina",
+    "Theo",
+    "Ella",
+    "Kofi",
+    "Maya",
+    "Raj",
+    "Ada",
+    "Finn",
+    "Lila",
+    "Jon",
+]
+ITEMS = [
+    "apple",
+    "marble",
+    "sticker",
+    "pencil",
+    "cookie",
+    "shell",
+    "card",
+    "egg",
+    "book",
+    "flower",
+    "coin",
+    "stamp",
+    "button",
+    "orange",
+    "candle",
+    "ribbon",
+    "bead",
+    "toy car",
+    "muffin",
+    "kite",
+]
 
 
 @dataclass(frozen=True)
@@ -36,10 +78,14 @@ class ToyWorldConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_steps <= self.max_steps:
-            raise ValueError(f"need 1 <= min_steps <= max_steps, got min_steps={self.min_steps}, max_steps={self.max_steps}")
+            raise ValueError(
+                f"need 1 <= min_steps <= max_steps, got min_steps={self.min_steps}, max_steps={self.max_steps}"
+            )
         if self.max_value < 20 or self.max_factor < 2 or self.max_addend < 2:
-            raise ValueError(f"toy world ranges too small: max_value={self.max_value} (>=20), "
-                             f"max_factor={self.max_factor} (>=2), max_addend={self.max_addend} (>=2)")
+            raise ValueError(
+                f"toy world ranges too small: max_value={self.max_value} (>=20), "
+                f"max_factor={self.max_factor} (>=2), max_addend={self.max_addend} (>=2)"
+            )
 
 
 @dataclass
@@ -152,16 +198,32 @@ class ToyWorld:
             story.question = f"How many {_plural(story.item)} does {story.subject} have now?"
         question = " ".join(story.sentences + [story.question])
         answer = story.value
-        solution = "\n".join(f"{s['a']} {s['op']} {s['b']} = <<{s['a']}{s['op']}{s['b']}={s['result']}>>{s['result']}"
-                             for s in story.steps) + f"\n#### {answer}"
-        return {"question": question, "answer": solution, "final_answer": str(answer),
-                "steps": story.steps, "n_steps": len(story.steps),
-                "start": story.sentences[0], "item": story.item, "name": name}
+        solution = (
+            "\n".join(
+                f"{s['a']} {s['op']} {s['b']} = <<{s['a']}{s['op']}{s['b']}={s['result']}>>{s['result']}"
+                for s in story.steps
+            )
+            + f"\n#### {answer}"
+        )
+        return {
+            "question": question,
+            "answer": solution,
+            "final_answer": str(answer),
+            "steps": story.steps,
+            "n_steps": len(story.steps),
+            "start": story.sentences[0],
+            "item": story.item,
+            "name": name,
+        }
 
     @staticmethod
     def signature(problem: dict[str, Any]) -> str:
         """What makes two problems the same problem: the question with names and items removed."""
-        return " ".join(f"{s['kind']}:{s['a']}{s['op']}{s['b']}" for s in problem["steps"]) + "|" + problem["start"].split(" ", 1)[1].replace(problem["item"], "ITEM")
+        return (
+            " ".join(f"{s['kind']}:{s['a']}{s['op']}{s['b']}" for s in problem["steps"])
+            + "|"
+            + problem["start"].split(" ", 1)[1].replace(problem["item"], "ITEM")
+        )
 
     def _stream(self, split: str) -> Iterator[dict[str, Any]]:
         rng = random.Random(f"{self.config.seed}-{split}")
@@ -183,7 +245,8 @@ class ToyWorld:
                 if misses > 1000 + 50 * wanted:
                     raise ValueError(
                         f"the toy world is too small for n_{split}={wanted}: only {len(out)} new distinct problems "
-                        f"found; widen max_value / max_factor / max_addend / steps or ask for fewer problems")
+                        f"found; widen max_value / max_factor / max_addend / steps or ask for fewer problems"
+                    )
                 continue
             seen.add(sig)
             out.append(problem)
@@ -207,7 +270,11 @@ class ToyWorld:
             op = rng.choice("+-*/")
             if op == "+":
                 a = rng.randint(0, c.max_value)
-                b = rng.randint(0, min(c.max_addend, c.max_value - a)) if rng.random() < 0.8 else rng.randint(0, c.max_value - a)
+                b = (
+                    rng.randint(0, min(c.max_addend, c.max_value - a))
+                    if rng.random() < 0.8
+                    else rng.randint(0, c.max_value - a)
+                )
                 facts.append(f"{a} + {b} = {a + b}")
             elif op == "-":
                 a = rng.randint(0, c.max_value)

@@ -47,12 +47,12 @@ def _choice_patterns(n_choices: int) -> tuple[list[re.Pattern[str]], list[re.Pat
         re.compile(_ANSWER_KEY + rf"(?i:(?:option|choice)\s{{1,3}})?\(?[ \t]{{0,2}}({L})\)?" + _END, re.M),
     ]
     weak = [
-        re.compile(rf"\(({L})\)"),                                           # (C)
-        re.compile(rf"^[ \t>#*-]{{0,6}}\(?({L})[.):](?=\s|$)", re.M),         # line starting "C." / "C)"
-        re.compile(rf"\*\*[ \t]{{0,2}}\(?({L})\)?[.:)]?[ \t]{{0,2}}\*\*"),    # **C**
-        re.compile(rf"\*\*[ \t]{{0,2}}\(?({L})[.):][ \t]"),                   # **C. text**
+        re.compile(rf"\(({L})\)"),  # (C)
+        re.compile(rf"^[ \t>#*-]{{0,6}}\(?({L})[.):](?=\s|$)", re.M),  # line starting "C." / "C)"
+        re.compile(rf"\*\*[ \t]{{0,2}}\(?({L})\)?[.:)]?[ \t]{{0,2}}\*\*"),  # **C**
+        re.compile(rf"\*\*[ \t]{{0,2}}\(?({L})[.):][ \t]"),  # **C. text**
         re.compile(rf"(?i:\b(?:option|choice|choose|chose|pick|select))[ \t]{{1,3}}\(?({L})\)?(?![A-Za-z0-9])"),
-        re.compile(rf"^[ \t*]{{0,4}}\(?({L})\)?[.!]?[ \t*]{{0,4}}$", re.M),   # a line holding only "C"
+        re.compile(rf"^[ \t*]{{0,4}}\(?({L})\)?[.!]?[ \t*]{{0,4}}$", re.M),  # a line holding only "C"
         re.compile(rf"(?<![A-Za-z0-9\\])({L})[ \t]{{0,2}}[.)!]?\s{{0,5}}\Z"),  # text ends "... C."
     ]
     return strong, weak
@@ -64,10 +64,10 @@ _YESNO_STRONG = [
     re.compile(_ANSWER_KEY + r"(?i:" + _YN + r")\b"),
 ]
 _YESNO_WEAK = [
-    re.compile(r"(?i)\*\*[ \t]{0,2}" + _YN + r"[.!]?[ \t]{0,2}\*\*"),                # **Yes**
-    re.compile(r"(?im)^[ \t*]{0,4}" + _YN + r"[.!]?[ \t*]{0,4}$"),                   # a line holding only "No."
-    re.compile(r"(?im)(?:^|(?<=[.!?] ))[ \t*]{0,3}(yes|no)(?=[,.!;:])"),             # "No, because ..."
-    re.compile(r"(?i)\b(yes|no)[ \t]{0,2}[.!]?\s{0,5}\Z"),                            # text ends "... so, no."
+    re.compile(r"(?i)\*\*[ \t]{0,2}" + _YN + r"[.!]?[ \t]{0,2}\*\*"),  # **Yes**
+    re.compile(r"(?im)^[ \t*]{0,4}" + _YN + r"[.!]?[ \t*]{0,4}$"),  # a line holding only "No."
+    re.compile(r"(?im)(?:^|(?<=[.!?] ))[ \t*]{0,3}(yes|no)(?=[,.!;:])"),  # "No, because ..."
+    re.compile(r"(?i)\b(yes|no)[ \t]{0,2}[.!]?\s{0,5}\Z"),  # text ends "... so, no."
 ]
 _YESNO_MAP = {"yes": "yes", "true": "yes", "no": "no", "false": "no"}
 
@@ -97,7 +97,7 @@ def _extract(text: str | None, tiers: tuple[list[re.Pattern[str]], ...]) -> str 
         raise TypeError(f"completion must be a str, got {type(text).__name__}")
     cut = text.rfind(_THINK_CLOSE)
     if cut >= 0:
-        found = _search(text[cut + len(_THINK_CLOSE):], tiers)
+        found = _search(text[cut + len(_THINK_CLOSE) :], tiers)
         if found is not None:
             return found
     return _search(text, tiers)

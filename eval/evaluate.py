@@ -17,13 +17,15 @@ Files in `out_dir`:
   (unbiased), maj@k, mean@n, mean tokens, truncation rate (a warning is logged above `truncation_warn`).
 * `report.md` / `report.png` when `report: true`.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -56,11 +58,15 @@ def check_generation_identity(out_dir: Path, identity: dict[str, Any]) -> None:
     path = out_dir / CONFIG_FILE
     if path.exists():
         old = json.loads(path.read_text()).get("identity", {})
-        changed = {k: (old.get(k), identity.get(k)) for k in sorted(set(old) | set(identity)) if old.get(k) != identity.get(k)}
+        changed = {
+            k: (old.get(k), identity.get(k)) for k in sorted(set(old) | set(identity)) if old.get(k) != identity.get(k)
+        }
         if changed:
             detail = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())
-            raise ValueError(f"{out_dir} holds eval records generated with other settings ({detail}); evaluate into "
-                             f"a new folder, or delete {path.name} there to adopt its records anyway")
+            raise ValueError(
+                f"{out_dir} holds eval records generated with other settings ({detail}); evaluate into "
+                f"a new folder, or delete {path.name} there to adopt its records anyway"
+            )
         return
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps({"identity": identity}, indent=2))
@@ -87,11 +93,19 @@ def _hf_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[str]
     def generate(prompts: list[str], progress: Any, seed: int) -> list[list[dict[str, Any]]]:
         if settings.do_sample:
             torch.manual_seed(seed)
-        return generate_batched(model, tokenizer, prompts, max_new_tokens=settings.max_new_tokens,
-                                batch_size=settings.prompts_per_call, do_sample=settings.do_sample,
-                                temperature=settings.temperature, top_p=settings.top_p,
-                                num_return_sequences=settings.n_samples, compact_every=settings.compact_every,
-                                progress=progress)
+        return generate_batched(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=settings.max_new_tokens,
+            batch_size=settings.prompts_per_call,
+            do_sample=settings.do_sample,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            num_return_sequences=settings.n_samples,
+            compact_every=settings.compact_every,
+            progress=progress,
+        )
 
     return (lambda user: chat_prompt_text(tokenizer, [{"role": "user", "content": user}])), generate
 
@@ -102,9 +116,16 @@ def _vllm_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[st
     engine = VLLMGenerator(model_path, dtype=settings.dtype, seed=settings.seed, engine_kwargs=settings.vllm)
 
     def generate(prompts: list[str], progress: Any, seed: int) -> list[list[dict[str, Any]]]:
-        return engine.generate(prompts, max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample,
-                               n_samples=settings.n_samples, temperature=settings.temperature, top_p=settings.top_p,
-                               seed=seed, progress=progress)
+        return engine.generate(
+            prompts,
+            max_new_tokens=settings.max_new_tokens,
+            do_sample=settings.do_sample,
+            n_samples=settings.n_samples,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            seed=seed,
+            progress=progress,
+        )
 
     return (lambda user: chat_prompt_text(engine.tokenizer, [{"role": "user", "content": user}])), generate
 
@@ -117,17 +138,28 @@ def make_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[str
 
 
 # ---- records and summary --------------------------------------------------------------------------------
-def item_record(item: EvalItem, prompt: str, samples: list[dict[str, Any]], answers: list[str | None],
-                verdicts: list[bool]) -> dict[str, Any]:
+def item_record(
+    item: EvalItem, prompt: str, samples: list[dict[str, Any]], answers: list[str | None], verdicts: list[bool]
+) -> dict[str, Any]:
     """The `items.jsonl` record of one item: sample 0 under the original keys, every sample in list keys."""
     first = samples[0]
     return {
-        "id": item["id"], "question": item["question"], "gold": item["gold"],
-        "completion": first["text"], "extracted": answers[0], "correct": bool(verdicts[0]),
-        "n_tokens": int(first["n_tokens"]), "truncated": bool(first["truncated"]),
-        "benchmark": item["source"], "answer_type": item["answer_type"], "prompt": prompt,
-        "completions": [s["text"] for s in samples], "answers": answers, "verdicts": [bool(v) for v in verdicts],
-        "sample_n_tokens": [int(s["n_tokens"]) for s in samples], "sample_truncated": [bool(s["truncated"]) for s in samples],
+        "id": item["id"],
+        "question": item["question"],
+        "gold": item["gold"],
+        "completion": first["text"],
+        "extracted": answers[0],
+        "correct": bool(verdicts[0]),
+        "n_tokens": int(first["n_tokens"]),
+        "truncated": bool(first["truncated"]),
+        "benchmark": item["source"],
+        "answer_type": item["answer_type"],
+        "prompt": prompt,
+        "completions": [s["text"] for s in samples],
+        "answers": answers,
+        "verdicts": [bool(v) for v in verdicts],
+        "sample_n_tokens": [int(s["n_tokens"]) for s in samples],
+        "sample_truncated": [bool(s["truncated"]) for s in samples],
     }
 
 
@@ -135,10 +167,12 @@ def _per_sample(record: dict[str, Any]) -> dict[str, Any]:
     """Per-sample lists of a record for `eval.metrics.aggregate` (records from before the list keys: 1 sample)."""
     answer_type = record.get("answer_type", "number")
     answers = record.get("answers", [record.get("extracted")])
-    return {"verdicts": record.get("verdicts", [record["correct"]]),
-            "answers": [vote_key(a, answer_type) for a in answers],
-            "n_tokens": record.get("sample_n_tokens", [record["n_tokens"]]),
-            "truncated": record.get("sample_truncated", [record["truncated"]])}
+    return {
+        "verdicts": record.get("verdicts", [record["correct"]]),
+        "answers": [vote_key(a, answer_type) for a in answers],
+        "n_tokens": record.get("sample_n_tokens", [record["n_tokens"]]),
+        "truncated": record.get("sample_truncated", [record["truncated"]]),
+    }
 
 
 def summarize(records: list[dict[str, Any]], model_path: str, settings: EvalSettings) -> dict[str, Any]:
@@ -146,17 +180,33 @@ def summarize(records: list[dict[str, Any]], model_path: str, settings: EvalSett
     mean_tokens) plus ci_low/ci_high, pass@k, maj@k, mean@n, n_samples, the generation settings and `trace_shape`
     (eval.trace_shape: equations per completion, share that skip a step, accuracy of each)."""
     n = len(records)
-    summary: dict[str, Any] = {"model_path": model_path, "n_eval": n, "accuracy": 0.0, "truncation_rate": 0.0,
-                               "no_answer_rate": 0.0, "mean_tokens": 0.0}
+    summary: dict[str, Any] = {
+        "model_path": model_path,
+        "n_eval": n,
+        "accuracy": 0.0,
+        "truncation_rate": 0.0,
+        "no_answer_rate": 0.0,
+        "mean_tokens": 0.0,
+    }
     if n:
-        metrics = aggregate([_per_sample(r) for r in records], ks=settings.ks, n_resamples=settings.bootstrap_resamples,
-                            alpha=settings.ci_alpha, seed=settings.seed)
+        metrics = aggregate(
+            [_per_sample(r) for r in records],
+            ks=settings.ks,
+            n_resamples=settings.bootstrap_resamples,
+            alpha=settings.ci_alpha,
+            seed=settings.seed,
+        )
         metrics.pop("n_items")
         summary.update(metrics)
         summary["no_answer_rate"] = sum(r["extracted"] is None for r in records) / n
         summary["trace_shape"] = trace_shape(records)  # equations written, steps skipped (sample 0 of each item)
-    summary.update(benchmark=settings.benchmark, label=settings.label, decoding=settings.decoding,
-                   max_new_tokens=settings.max_new_tokens, ci_level=1.0 - settings.ci_alpha)
+    summary.update(
+        benchmark=settings.benchmark,
+        label=settings.label,
+        decoding=settings.decoding,
+        max_new_tokens=settings.max_new_tokens,
+        ci_level=1.0 - settings.ci_alpha,
+    )
     if settings.do_sample:
         summary.update(temperature=settings.temperature, top_p=settings.top_p)
     return summary
@@ -169,19 +219,23 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 # ---- the entry point ------------------------------------------------------------------------------------
-def evaluate_items(model_path: str, items: list[dict[str, Any]], out_dir: str | Path, cfg: Mapping[str, Any]) -> dict[str, Any]:
+def evaluate_items(
+    model_path: str, items: list[dict[str, Any]], out_dir: str | Path, cfg: Mapping[str, Any]
+) -> dict[str, Any]:
     """Evaluate `items` with the eval config `cfg`; resumable (see the module docstring); returns the summary."""
     settings = settings_from(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     selected = select_items(to_eval_items(items, settings.prompt_template), settings)
     if settings.start_from > len(selected):
-        raise ValueError(f"eval.start_from={settings.start_from} is past the {len(selected)} selected items; "
-                         f"valid: 0..{len(selected)}")
+        raise ValueError(
+            f"eval.start_from={settings.start_from} is past the {len(selected)} selected items; "
+            f"valid: 0..{len(selected)}"
+        )
     check_generation_identity(out_dir, settings.generation_identity(model_path))
     writer = AppendOnlyJsonl(out_dir / ITEMS_FILE)
     try:
-        todo = [item for item in selected[settings.start_from:] if str(item["id"]) not in writer.done_keys]
+        todo = [item for item in selected[settings.start_from :] if str(item["id"]) not in writer.done_keys]
         if todo:
             _generate_and_write(model_path, selected, todo, writer, settings)
     finally:
@@ -189,9 +243,13 @@ def evaluate_items(model_path: str, items: list[dict[str, Any]], out_dir: str | 
     records = _records_in_order(out_dir, selected)
     summary = summarize(records, model_path, settings)
     if summary["truncation_rate"] > settings.truncation_warn:
-        log.warning("%.1f%% of completions hit max_new_tokens=%d (warning above %.1f%%): truncated reasoning is "
-                    "scored wrong; raise max_new_tokens", 100 * summary["truncation_rate"], settings.max_new_tokens,
-                    100 * settings.truncation_warn)
+        log.warning(
+            "%.1f%% of completions hit max_new_tokens=%d (warning above %.1f%%): truncated reasoning is "
+            "scored wrong; raise max_new_tokens",
+            100 * summary["truncation_rate"],
+            settings.max_new_tokens,
+            100 * settings.truncation_warn,
+        )
     _write_json(out_dir / METRICS_FILE, summary)
     if settings.report:
         from eval.report import summary_row, write_report
@@ -200,18 +258,25 @@ def evaluate_items(model_path: str, items: list[dict[str, Any]], out_dir: str | 
     return summary
 
 
-def _generate_and_write(model_path: str, selected: list[EvalItem], todo: list[EvalItem], writer: AppendOnlyJsonl,
-                        settings: EvalSettings) -> None:
+def _generate_and_write(
+    model_path: str, selected: list[EvalItem], todo: list[EvalItem], writer: AppendOnlyJsonl, settings: EvalSettings
+) -> None:
     done = len(selected) - len(todo)
     if done:
         index = next(i for i, item in enumerate(selected) if item["id"] == todo[0]["id"])
-        log.info("resuming: %d of %d items already in %s; continuing at item %d (%s)", done, len(selected),
-                 writer.path, index, todo[0]["id"])
+        log.info(
+            "resuming: %d of %d items already in %s; continuing at item %d (%s)",
+            done,
+            len(selected),
+            writer.path,
+            index,
+            todo[0]["id"],
+        )
     prompt_text, generate = make_backend(model_path, settings)
     chunk = settings.items_per_chunk
     with tqdm(total=len(selected), initial=done, desc="eval", unit="item") as bar:
         for start in range(0, len(todo), chunk):
-            part = todo[start:start + chunk]
+            part = todo[start : start + chunk]
             prompts = [prompt_text(item["user_prompt"]) for item in part]
             outputs = generate(prompts, bar, settings.seed + start)
             scored = score_many(part, [[s["text"] for s in samples] for samples in outputs])

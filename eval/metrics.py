@@ -6,7 +6,8 @@ Pure Python + numpy. Inputs are per-item lists of per-sample verdicts (bool), ex
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -170,13 +171,13 @@ def aggregate(
         "ci_high": high,
     }
     for k in ks:
-        result[f"pass@{k}"] = float(np.mean([
-            pass_at_k(len(item["verdicts"]), sum(bool(v) for v in item["verdicts"]), k) for item in items
-        ]))
+        result[f"pass@{k}"] = float(
+            np.mean([pass_at_k(len(item["verdicts"]), sum(bool(v) for v in item["verdicts"]), k) for item in items])
+        )
     for k in ks:
-        result[f"maj@{k}"] = float(np.mean([
-            maj_at_k(item["answers"], item["verdicts"], k, normalize=normalize) for item in items
-        ]))
+        result[f"maj@{k}"] = float(
+            np.mean([maj_at_k(item["answers"], item["verdicts"], k, normalize=normalize) for item in items])
+        )
     result["mean@n"] = float(np.mean([mean_at_n(item["verdicts"]) for item in items]))
     all_tokens = [int(t) for item in items for t in item["n_tokens"]]
     all_truncated = [bool(t) for item in items for t in item["truncated"]]

@@ -4,16 +4,29 @@ condition), gathered from one summary or every `metrics.json` under a folder.
 A row is one (condition, benchmark) result: `condition` names the model (a run label or the checkpoint) and
 the decoding, e.g. `trace_sft [greedy]`. Plots use matplotlib's Agg backend (no display needed).
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-COLUMNS = ("condition", "benchmark", "n", "accuracy", "95% CI", "pass@k", "maj@k", "mean@n", "mean tokens",
-           "truncated", "no answer")
+COLUMNS = (
+    "condition",
+    "benchmark",
+    "n",
+    "accuracy",
+    "95% CI",
+    "pass@k",
+    "maj@k",
+    "mean@n",
+    "mean tokens",
+    "truncated",
+    "no answer",
+)
 
 
 def _model_name(summary: Mapping[str, Any]) -> str:
@@ -56,10 +69,17 @@ def table_cells(row: Mapping[str, Any]) -> list[str]:
     """The row's cells, in `COLUMNS` order (percentages with one decimal)."""
     k = row.get("k")
     return [
-        str(row["condition"]), str(row["benchmark"]), str(row["n"]), _pct(row["accuracy"]),
+        str(row["condition"]),
+        str(row["benchmark"]),
+        str(row["n"]),
+        _pct(row["accuracy"]),
         f"{_pct(row['ci_low'])}–{_pct(row['ci_high'])}",
-        f"{_pct(row['pass@k'])} (k={k})" if k else "–", f"{_pct(row['maj@k'])} (k={k})" if k else "–",
-        _pct(row.get("mean@n")), f"{row['mean_tokens']:.1f}", _pct(row["truncation_rate"]), _pct(row["no_answer_rate"]),
+        f"{_pct(row['pass@k'])} (k={k})" if k else "–",
+        f"{_pct(row['maj@k'])} (k={k})" if k else "–",
+        _pct(row.get("mean@n")),
+        f"{row['mean_tokens']:.1f}",
+        _pct(row["truncation_rate"]),
+        _pct(row["no_answer_rate"]),
     ]
 
 
@@ -111,7 +131,9 @@ def plot_accuracy(rows: list[Mapping[str, Any]], path: str | Path, title: str = 
     return path
 
 
-def write_report(rows: list[Mapping[str, Any]], out_dir: str | Path, title: str = "eval", stem: str = "report") -> dict[str, Path]:
+def write_report(
+    rows: list[Mapping[str, Any]], out_dir: str | Path, title: str = "eval", stem: str = "report"
+) -> dict[str, Path]:
     """`<stem>.md` (title + table) and `<stem>.png` (accuracy with CI) in `out_dir`; returns their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

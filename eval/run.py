@@ -7,6 +7,7 @@ it is only the path or hub id to load). One run writes `items.jsonl`, `metrics.j
 from every run below `${out_dir}`, and sends the table to W&B with `logger=wandb`. Re-running the same
 command resumes a killed run at its first unfinished item.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,8 +70,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     settings = eval_config(cfg)
     items = load_benchmark(str(cfg.benchmark.name), path=cfg.benchmark.path)
     run_dir = Path(cfg.out_dir) / settings["label"] / settings["benchmark"] / str(settings.get("name", "eval"))
-    log.info("evaluating %s on %s (%d items, limit %s%s) into %s", cfg.model_path, settings["benchmark"], len(items),
-             settings["limit"], ", quick: 5 items" if settings.get("quick") else "", run_dir)
+    log.info(
+        "evaluating %s on %s (%d items, limit %s%s) into %s",
+        cfg.model_path,
+        settings["benchmark"],
+        len(items),
+        settings["limit"],
+        ", quick: 5 items" if settings.get("quick") else "",
+        run_dir,
+    )
     summary = evaluate_items(str(cfg.model_path), items, run_dir, settings)
     row = summary_row(summary)
     write_report([row], run_dir, title=f"{settings['label']} on {settings['benchmark']}")
@@ -79,9 +87,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.logger.get("report_to") == "wandb":
         from eval.wandb_log import log_eval_table
 
-        mode = log_eval_table([row], project=str(cfg.logger.project), entity=cfg.logger.get("entity"),
-                              run_name=f"eval-{settings['label']}-{settings['benchmark']}-{settings.get('name')}",
-                              out_dir=run_dir, config={**settings, "model_path": str(cfg.model_path)})
+        mode = log_eval_table(
+            [row],
+            project=str(cfg.logger.project),
+            entity=cfg.logger.get("entity"),
+            run_name=f"eval-{settings['label']}-{settings['benchmark']}-{settings.get('name')}",
+            out_dir=run_dir,
+            config={**settings, "model_path": str(cfg.model_path)},
+        )
         log.info("W&B (%s): table eval/results logged", mode)
     print(markdown_table([row]), end="")
     log.info("gathered report of %d runs: %s", len(rows), paths["markdown"])
@@ -102,10 +115,12 @@ def rewrite_argv(argv: list[str]) -> list[str]:
 def cli() -> None:
     """Check that a model is named, map the `model=` alias, then hand over to Hydra."""
     argv = rewrite_argv(sys.argv[1:])
-    if not any(arg.startswith("model_path=") for arg in argv) and not any(a in ("--help", "-h", "--cfg", "-c", "--info")
-                                                                          for a in argv):
-        print(f"error: name the checkpoint to evaluate: {USAGE}\nvalid benchmarks: {sorted(BENCHMARKS)}",
-              file=sys.stderr)
+    if not any(arg.startswith("model_path=") for arg in argv) and not any(
+        a in ("--help", "-h", "--cfg", "-c", "--info") for a in argv
+    ):
+        print(
+            f"error: name the checkpoint to evaluate: {USAGE}\nvalid benchmarks: {sorted(BENCHMARKS)}", file=sys.stderr
+        )
         raise SystemExit(2)
     sys.argv = [sys.argv[0], *argv]
     main()

@@ -4,9 +4,11 @@ Numbers and LaTeX expressions go through the bounded math verifier (:func:`rewar
 ``\\boxed{}`` outside ``<think>``, exact numbers, math-verify in a worker with a hard time bound); choice letters
 and yes/no through :mod:`eval.choice`. Works on given completions, so it is testable without a model.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from eval.choice import extract_choice, extract_yesno, normalize_gold_choice, normalize_gold_yesno
 from rewards import verify_batch
@@ -38,8 +40,10 @@ def score_many(items: Sequence[Mapping[str, Any]], completions: Sequence[Sequenc
         elif item["answer_type"] in ("choice", "yesno"):
             out[index] = _score_choice(item, texts)
         else:
-            raise ValueError(f"item {item.get('id')!r}: answer_type {item['answer_type']!r} is not one of "
-                             "['number', 'expression', 'choice', 'yesno']")
+            raise ValueError(
+                f"item {item.get('id')!r}: answer_type {item['answer_type']!r} is not one of "
+                "['number', 'expression', 'choice', 'yesno']"
+            )
     if math_pairs:
         results = verify_batch([text for _, text, _ in math_pairs], [gold for _, _, gold in math_pairs])
         for (index, _, _), result in zip(math_pairs, results):

@@ -4,10 +4,12 @@ One place knows every eval knob, its default and its valid values; a bad value i
 that names it and lists what would be valid. `generation_identity` is the part of the settings that decides
 what is generated, so that a resumed run never mixes records generated under different settings.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 BACKENDS = ("hf", "vllm")
 DECODINGS = ("greedy", "sample")
@@ -62,9 +64,14 @@ class EvalSettings:
 
     def generation_identity(self, model_path: str) -> dict[str, Any]:
         """What decides the generated text; records made under another identity must not be mixed in."""
-        identity: dict[str, Any] = {"model_path": str(model_path), "max_new_tokens": self.max_new_tokens,
-                                    "decoding": self.decoding, "n_samples": self.n_samples,
-                                    "prompt_template": self.prompt_template, "benchmark": self.benchmark}
+        identity: dict[str, Any] = {
+            "model_path": str(model_path),
+            "max_new_tokens": self.max_new_tokens,
+            "decoding": self.decoding,
+            "n_samples": self.n_samples,
+            "prompt_template": self.prompt_template,
+            "benchmark": self.benchmark,
+        }
         if self.do_sample:
             identity.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
         return identity
@@ -99,7 +106,9 @@ def _unit(key: str, value: Any, low_open: bool = True) -> float:
     value = float(value)
     ok = (0.0 < value <= 1.0) if low_open else (0.0 <= value <= 1.0)
     if not ok:
-        raise ValueError(f"eval.{key}={value!r} is not valid; expected a number in {'(0, 1]' if low_open else '[0, 1]'}")
+        raise ValueError(
+            f"eval.{key}={value!r} is not valid; expected a number in {'(0, 1]' if low_open else '[0, 1]'}"
+        )
     return value
 
 
@@ -110,8 +119,10 @@ def settings_from(cfg: Mapping[str, Any]) -> EvalSettings:
     if unknown:
         raise ValueError(f"unknown eval config keys {unknown}; valid keys: {sorted(FIELDS)}")
     if cfg.get("max_new_tokens") is None:
-        raise ValueError("eval.max_new_tokens is not set; give an int >= 1 (the benchmark's own budget is used "
-                         "by `python -m eval.run` when eval.max_new_tokens is null)")
+        raise ValueError(
+            "eval.max_new_tokens is not set; give an int >= 1 (the benchmark's own budget is used "
+            "by `python -m eval.run` when eval.max_new_tokens is null)"
+        )
     settings = EvalSettings(**{k: v for k, v in cfg.items() if v is not None})  # null keeps the default
     _int("max_new_tokens", settings.max_new_tokens, 1)
     _int("batch_size", settings.batch_size, 1)
@@ -128,13 +139,20 @@ def settings_from(cfg: Mapping[str, Any]) -> EvalSettings:
     if not isinstance(settings.quick, bool) or not isinstance(settings.report, bool):
         raise ValueError(f"eval.quick={settings.quick!r} / eval.report={settings.report!r}: expected true or false")
     if settings.decoding == "greedy" and settings.n_samples != 1:
-        raise ValueError(f"eval.n_samples={settings.n_samples} needs eval.decoding=sample (greedy decoding gives one "
-                         "completion per problem); valid: decoding=greedy with n_samples=1, or decoding=sample")
+        raise ValueError(
+            f"eval.n_samples={settings.n_samples} needs eval.decoding=sample (greedy decoding gives one "
+            "completion per problem); valid: decoding=greedy with n_samples=1, or decoding=sample"
+        )
     if settings.do_sample:
-        if isinstance(settings.temperature, bool) or not isinstance(settings.temperature, (int, float)) \
-                or settings.temperature <= 0:
-            raise ValueError(f"eval.temperature={settings.temperature!r} is not valid with decoding=sample; "
-                             "expected a number > 0 (use decoding=greedy for temperature 0)")
+        if (
+            isinstance(settings.temperature, bool)
+            or not isinstance(settings.temperature, (int, float))
+            or settings.temperature <= 0
+        ):
+            raise ValueError(
+                f"eval.temperature={settings.temperature!r} is not valid with decoding=sample; "
+                "expected a number > 0 (use decoding=greedy for temperature 0)"
+            )
         _unit("top_p", settings.top_p)
     _unit("ci_alpha", settings.ci_alpha)
     _unit("truncation_warn", settings.truncation_warn, low_open=False)
@@ -143,8 +161,17 @@ def settings_from(cfg: Mapping[str, Any]) -> EvalSettings:
         ks = tuple(_int("ks", k, 1) for k in ks)
         bad = [k for k in ks if k > settings.n_samples]
         if bad:
-            raise ValueError(f"eval.ks={list(ks)}: {bad} exceed eval.n_samples={settings.n_samples}; "
-                             f"valid ks are 1..{settings.n_samples}")
+            raise ValueError(
+                f"eval.ks={list(ks)}: {bad} exceed eval.n_samples={settings.n_samples}; "
+                f"valid ks are 1..{settings.n_samples}"
+            )
     vllm = dict(settings.vllm or {})
-    return EvalSettings(**{**settings.__dict__, "ks": ks, "vllm": vllm,
-                           "temperature": float(settings.temperature), "top_p": float(settings.top_p)})
+    return EvalSettings(
+        **{
+            **settings.__dict__,
+            "ks": ks,
+            "vllm": vllm,
+            "temperature": float(settings.temperature),
+            "top_p": float(settings.top_p),
+        }
+    )

@@ -5,19 +5,24 @@ head). A student that skips steps it cannot do in its head is wrong more often; 
 Read from the text with bounded regular expressions (model output is hostile text: nothing is evaluated, lines
 and equations are capped in number and length); used by the eval summary (`trace_shape`).
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from rewards.arithmetic import NUMBER as _NUMBER, OPERATOR as _OPERATOR  # the step reward's numbers and operators
+from rewards.arithmetic import NUMBER as _NUMBER  # the step reward's numbers and operators
+from rewards.arithmetic import OPERATOR as _OPERATOR
 
 _OPERAND = rf"\(?{_NUMBER}\)?"  # `(20` or `4)`: brackets touch their numbers, as written by the teacher
 # a chain `a op b [op c ...]` followed by `= n`; each space has one place in the pattern (no backtracking blow-up)
-_EQUATION = re.compile(rf"(?<![\d.])({_OPERAND}(?:\s{{0,3}}{_OPERATOR}\s{{0,3}}{_OPERAND}){{1,8}})\s{{0,3}}=\s{{0,3}}-?{_NUMBER}")
+_EQUATION = re.compile(
+    rf"(?<![\d.])({_OPERAND}(?:\s{{0,3}}{_OPERATOR}\s{{0,3}}{_OPERAND}){{1,8}})\s{{0,3}}=\s{{0,3}}-?{_NUMBER}"
+)
 _OPERATOR_BETWEEN = re.compile(rf"(?<=[\d)])\s{{0,3}}{_OPERATOR}\s{{0,3}}(?=[\d(])")
-MAX_CHARS = 20_000      # longer text is cut before it is read
-MAX_EQUATIONS = 64      # equations read per completion
+MAX_CHARS = 20_000  # longer text is cut before it is read
+MAX_EQUATIONS = 64  # equations read per completion
 
 
 def reasoning_text(completion: str) -> str:
@@ -60,6 +65,10 @@ def trace_shape(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         else:
             full_right += right
     full = n - skipped
-    return {"n": n, "equations_mean": equations / n if n else 0.0, "skipped_step_share": skipped / n if n else 0.0,
-            "accuracy_skipped": skipped_right / skipped if skipped else None,
-            "accuracy_step_by_step": full_right / full if full else None}
+    return {
+        "n": n,
+        "equations_mean": equations / n if n else 0.0,
+        "skipped_step_share": skipped / n if n else 0.0,
+        "accuracy_skipped": skipped_right / skipped if skipped else None,
+        "accuracy_step_by_step": full_right / full if full else None,
+    }

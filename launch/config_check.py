@@ -3,11 +3,12 @@
 Hydra already lists the options of a config group it cannot find, but for an unknown key it only says
 "Key 'x' is not in struct"; here every error names the key or option and what would be valid.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -33,7 +34,8 @@ def _valid_keys(cfg: DictConfig, dotted: str) -> tuple[str, list[str]]:
 
 def compose(overrides: Sequence[str], config_name: str = "config") -> DictConfig:
     """Compose the project config with `overrides`, raising `ConfigError` with a clear message on a bad one."""
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
     from hydra.errors import ConfigCompositionException, MissingConfigException
 
     overrides = [o for o in overrides if not o.startswith("hydra/") and not o.startswith("hydra.")]
@@ -44,11 +46,15 @@ def compose(overrides: Sequence[str], config_name: str = "config") -> DictConfig
             match = re.search(r"Could not find '([^/']+)/([^']+)'", str(error))
             if match:
                 group, option = match.groups()
-                raise ConfigError(f"unknown {group} {option!r}; valid {group} choices: {group_options(group)}") from None
+                raise ConfigError(
+                    f"unknown {group} {option!r}; valid {group} choices: {group_options(group)}"
+                ) from None
             raise ConfigError(str(error).splitlines()[0]) from None
         except ConfigCompositionException as error:
             text = str(error) + " " + str(error.__cause__ or "")
-            match = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
+            match = re.search(r"Could not override '([^']+)'", text) or re.search(
+                r"Key '([^']+)' is not in struct", text
+            )
             if match:
                 key = match.group(1)
                 base = hydra_compose(config_name=config_name)

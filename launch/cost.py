@@ -6,9 +6,11 @@ each row prices its recipe as if run alone. The start model (toy base or hub che
 GPU-hours = wall hours x GPUs held (`cost.gpus`, or every visible CUDA device; 0 on a CPU machine);
 price = GPU-hours x `cost.price_per_gpu_hour`.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 CHARGED_STAGES = ("teacher", "sft", "kd", "sft_more", "rl", "redistill", "eval")
 
@@ -29,5 +31,10 @@ def run_cost(stage_seconds: Mapping[str, float], cost_cfg: Mapping[str, Any], th
     gpus = int(cost_cfg.get("gpus") if cost_cfg.get("gpus") is not None else visible_gpus())
     price_per_hour = float(cost_cfg.get("price_per_gpu_hour") or 0.0)
     gpu_hours = wall / 3600.0 * gpus
-    return {"wall_seconds": wall, "gpus": gpus, "gpu_hours": gpu_hours, "price_usd": gpu_hours * price_per_hour,
-            "cpu_core_hours": 0.0 if gpus else wall / 3600.0 * threads}
+    return {
+        "wall_seconds": wall,
+        "gpus": gpus,
+        "gpu_hours": gpu_hours,
+        "price_usd": gpu_hours * price_per_hour,
+        "cpu_core_hours": 0.0 if gpus else wall / 3600.0 * threads,
+    }

@@ -9,6 +9,7 @@ sft_steps, rl_steps, rl_learning}}}` (rl_learning: rl.learning_check's verdict o
 start and what GRPO made of it side by side.
 Any pipeline override (`sft.max_steps=100`, `data.n_test=200`, `model=...`) is passed to every condition.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,18 @@ def run_demo(overrides: list[str]) -> dict[str, Any]:
     base_args = ["run_name=demo", *overrides]
     start = time.perf_counter()
     shared = "[data,base,teacher]"
-    if _pipeline([*base_args, f"condition={conditions[-1]}", f"only_stages={shared}",
-                  f"threads={cfg.model.pretrain.threads if cfg.model.pretrain else cfg.threads}"], env).wait() != 0:
+    if (
+        _pipeline(
+            [
+                *base_args,
+                f"condition={conditions[-1]}",
+                f"only_stages={shared}",
+                f"threads={cfg.model.pretrain.threads if cfg.model.pretrain else cfg.threads}",
+            ],
+            env,
+        ).wait()
+        != 0
+    ):
         raise SystemExit("demo: the shared stages (data, base, teacher) failed; see the log above")
     procs = []
     for name in conditions:
@@ -53,10 +64,15 @@ def run_demo(overrides: list[str]) -> dict[str, Any]:
     table: dict[str, Any] = {}
     for name in conditions:
         summary = read_summary(Path(cfg.output_root) / "demo" / name / f"seed{cfg.seed}") or {}
-        table[name] = {"accuracy": summary.get("accuracy"), "n_eval": summary.get("n_eval"),
-                       "train_seconds": summary.get("train_seconds"), "wall_seconds": summary.get("wall_seconds"),
-                       "sft_steps": summary.get("sft_steps"), "rl_steps": summary.get("rl_steps"),
-                       "rl_learning": (summary.get("rl_learning") or {}).get("verdict")}
+        table[name] = {
+            "accuracy": summary.get("accuracy"),
+            "n_eval": summary.get("n_eval"),
+            "train_seconds": summary.get("train_seconds"),
+            "wall_seconds": summary.get("wall_seconds"),
+            "sft_steps": summary.get("sft_steps"),
+            "rl_steps": summary.get("rl_steps"),
+            "rl_learning": (summary.get("rl_learning") or {}).get("verdict"),
+        }
     results = {"conditions": table, "wall_seconds": time.perf_counter() - start, "seed": int(cfg.seed)}
     path = Path(cfg.demo.results)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,9 +110,16 @@ def print_table(table: dict[str, Any], path: Path) -> None:
     for column in ("condition", "accuracy", "n_eval", "SFT steps", "GRPO steps", "GRPO pass rate", "train s", "wall s"):
         view.add_column(column, justify="left" if column == "condition" else "right")
     for name, row in table.items():
-        view.add_row(name, f"{100 * row['accuracy']:.1f}%", str(row["n_eval"]), str(row["sft_steps"] or "—"),
-                     str(row["rl_steps"] or "—"), row.get("rl_learning") or "—", f"{row['train_seconds'] or 0:.0f}",
-                     f"{row['wall_seconds'] or 0:.0f}")
+        view.add_row(
+            name,
+            f"{100 * row['accuracy']:.1f}%",
+            str(row["n_eval"]),
+            str(row["sft_steps"] or "—"),
+            str(row["rl_steps"] or "—"),
+            row.get("rl_learning") or "—",
+            f"{row['train_seconds'] or 0:.0f}",
+            f"{row['wall_seconds'] or 0:.0f}",
+        )
     console = Console()
     console.print(view)
     console.print(f"written to {path} and {path.with_suffix('.png')}")

@@ -7,13 +7,15 @@ Rows are TRL SFT rows, one JSON object per line (`{"prompt": [...], "completion"
 The `sft` and `deepspeed` groups come from `launch.config_check.compose`, so extra arguments are ordinary
 overrides (`sft.per_device_train_batch_size=2`). Every rank writes its summary to `OUT/summary_rank<R>.json`.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -49,8 +51,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows = [json.loads(line) for line in Path(args.rows).read_text(encoding="utf-8").splitlines() if line.strip()]
     sft_cfg = OmegaConf.to_container(cfg.sft, resolve=True)
     ds_cfg = OmegaConf.to_container(cfg.deepspeed.config, resolve=True) if cfg.deepspeed.config is not None else None
-    summary = train_sft(args.model, rows, args.out, sft_cfg, seed=int(cfg.seed), report_to="none",
-                        deepspeed=ds_cfg, dtype=args.dtype)
+    summary = train_sft(
+        args.model, rows, args.out, sft_cfg, seed=int(cfg.seed), report_to="none", deepspeed=ds_cfg, dtype=args.dtype
+    )
     rank = int(os.environ.get("RANK", "0"))
     summary["rank"] = rank
     out = Path(args.out)

@@ -5,12 +5,13 @@ Runs the pipeline's data stage (and, for trace conditions, its teacher stage), c
 `launch.ds_sft_entry --rows` reads. The sft_multinode Slurm recipe runs it on the first node when `recipe.rows`
 is null.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from omegaconf import DictConfig
 
@@ -21,19 +22,23 @@ SFT_DATA = ("answer_only", "trace")
 
 
 def export_rows(cfg: DictConfig, out: str | Path) -> int:
-    """Build the data (and teacher) stage for `cfg`, write `cfg.condition`'s SFT rows to `out`; returns the row count."""
+    """Build the data (and teacher) stage for `cfg`, write `cfg.condition`'s SFT rows to `out`; return the count."""
     from launch import stages
 
     mode = cfg.condition.get("sft_data")
     if mode not in SFT_DATA:
-        raise ConfigError(f"condition {cfg.condition.name!r} has no SFT rows (condition.sft_data={mode!r}); "
-                          f"valid: a condition whose sft_data is one of {list(SFT_DATA)}, e.g. answer_only_sft, trace_sft")
+        raise ConfigError(
+            f"condition {cfg.condition.name!r} has no SFT rows (condition.sft_data={mode!r}); "
+            f"valid: a condition whose sft_data is one of {list(SFT_DATA)}, e.g. answer_only_sft, trace_sft"
+        )
     data_dir = stages.stage_data(cfg)
     traces_dir = stages.stage_teacher(cfg, data_dir) if mode == "trace" else None
     rows = stages.sft_rows(cfg, data_dir, traces_dir)
     if not rows:
-        raise ValueError(f"condition {cfg.condition.name!r} produced no SFT rows (teacher {cfg.teacher.name!r} "
-                         "verified no trace?); nothing to train on")
+        raise ValueError(
+            f"condition {cfg.condition.name!r} produced no SFT rows (teacher {cfg.teacher.name!r} "
+            "verified no trace?); nothing to train on"
+        )
     return write_jsonl_atomic(out, rows)
 
 
@@ -44,8 +49,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     bad = [o for o in overrides if "=" not in o]
     try:
         if bad:
-            raise ConfigError(f"unexpected arguments {bad}; valid: --out PATH and key=value overrides "
-                              f"(e.g. condition=<{' | '.join(group_options('condition'))}>)")
+            raise ConfigError(
+                f"unexpected arguments {bad}; valid: --out PATH and key=value overrides "
+                f"(e.g. condition=<{' | '.join(group_options('condition'))}>)"
+            )
         n = export_rows(compose(overrides), args.out)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

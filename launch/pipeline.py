@@ -6,6 +6,7 @@ run resumes where it stopped. Hydra multirun (`-m condition=a,b seed=0,1,2`, or 
 and seeds; the `SweepResults` callback (launch/sweep_report.py) then writes the aggregated table. Every run summary
 carries its stage seconds and cost (launch/cost.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,10 +30,14 @@ def _check_stages(cfg: DictConfig) -> list[str]:
     wanted = list(cfg.condition.stages)
     unknown = [s for s in wanted if s not in KNOWN_STAGES]
     if unknown:
-        raise ConfigError(f"condition {cfg.condition.name!r} lists unknown stages {unknown}; valid: {list(KNOWN_STAGES)}")
+        raise ConfigError(
+            f"condition {cfg.condition.name!r} lists unknown stages {unknown}; valid: {list(KNOWN_STAGES)}"
+        )
     if "kd" in wanted and "sft" not in wanted and not cfg.kd.teacher:
-        raise ConfigError(f"condition {cfg.condition.name!r} runs 'kd' without an 'sft' stage to train its teacher; "
-                          "set kd.teacher=<model path or hub id>")
+        raise ConfigError(
+            f"condition {cfg.condition.name!r} runs 'kd' without an 'sft' stage to train its teacher; "
+            "set kd.teacher=<model path or hub id>"
+        )
     if "redistill" in wanted and "rl" not in wanted:
         raise ConfigError(f"condition {cfg.condition.name!r} runs 'redistill' without an 'rl' stage before it")
     return wanted
@@ -46,8 +51,11 @@ def run_condition(cfg: DictConfig) -> dict[str, Any]:
     torch.manual_seed(int(cfg.seed))
     wanted = _check_stages(cfg)
     only = list(cfg.only_stages) if cfg.only_stages else wanted
-    result: dict[str, Any] = {"condition": cfg.condition.name, "seed": int(cfg.seed),
-                              "config_fingerprint": config_fingerprint(cfg)}
+    result: dict[str, Any] = {
+        "condition": cfg.condition.name,
+        "seed": int(cfg.seed),
+        "config_fingerprint": config_fingerprint(cfg),
+    }
     seconds: dict[str, float] = {}
 
     data_dir = stages.stage_data(cfg)
@@ -106,8 +114,9 @@ def run_condition(cfg: DictConfig) -> dict[str, Any]:
     if "eval" in wanted and "eval" in only:
         summary = stages.stage_eval(cfg, model_path, data_dir)
         seconds["eval"] = float(summary.get("seconds") or 0.0)
-        result.update(accuracy=summary["accuracy"], n_eval=summary["n_eval"],
-                      truncation_rate=summary["truncation_rate"])
+        result.update(
+            accuracy=summary["accuracy"], n_eval=summary["n_eval"], truncation_rate=summary["truncation_rate"]
+        )
         if summary.get("trace_shape"):  # equations written and steps skipped (eval.trace_shape)
             result["trace_shape"] = summary["trace_shape"]
     result["model_path"] = model_path
@@ -126,14 +135,26 @@ def run_with_logger(cfg: DictConfig) -> dict[str, Any]:
     from launch.wandb_run import start_run
 
     stages.report_to(cfg)  # WANDB_* defaults (offline without a key, project, group)
-    run = start_run(OmegaConf.to_container(cfg, resolve=True), project=cfg.logger.project, entity=cfg.logger.get("entity"),
-                    group=str(cfg.run_name), name=f"{cfg.condition.name}-seed{cfg.seed}",
-                    tags=[str(cfg.condition.name), f"seed{cfg.seed}"], out_dir=str(stages.run_dir(cfg).resolve()))
+    run = start_run(
+        OmegaConf.to_container(cfg, resolve=True),
+        project=cfg.logger.project,
+        entity=cfg.logger.get("entity"),
+        group=str(cfg.run_name),
+        name=f"{cfg.condition.name}-seed{cfg.seed}",
+        tags=[str(cfg.condition.name), f"seed{cfg.seed}"],
+        out_dir=str(stages.run_dir(cfg).resolve()),
+    )
     try:
         result = run_condition(cfg)
         if "accuracy" in result:
-            run.summary.update({"eval/accuracy": result["accuracy"], "cost/wall_seconds": result["wall_seconds"],
-                                "cost/gpu_hours": result["gpu_hours"], "cost/price_usd": result["price_usd"]})
+            run.summary.update(
+                {
+                    "eval/accuracy": result["accuracy"],
+                    "cost/wall_seconds": result["wall_seconds"],
+                    "cost/gpu_hours": result["gpu_hours"],
+                    "cost/price_usd": result["price_usd"],
+                }
+            )
         return result
     finally:
         run.finish()

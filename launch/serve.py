@@ -11,6 +11,7 @@ which speak the same API. Generation goes through `eval.generate.generate_batche
 request are one batched `generate` call) and is serialised with a lock: one model, one request at a time.
 Knobs: conf/serve.yaml. A bad request gets a 400 whose JSON error names the bad field and what is valid.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,9 @@ import sys
 import threading
 import time
 import uuid
-from http import HTTPStatus
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Mapping
+from typing import Any
 
 log = logging.getLogger("launch.serve")
 USAGE = "python -m launch.serve model=<checkpoint dir or hub id> [host=127.0.0.1] [port=8000] [key=value ...]"
@@ -37,8 +38,9 @@ Hook = Callable[[str, dict[str, Any], Mapping[str, str]], "tuple[int, dict[str, 
 class RequestError(ValueError):
     """A request the server refuses: HTTP `status`, the offending `param`, and a message naming valid values."""
 
-    def __init__(self, message: str, param: str | None = None, status: int = 400,
-                 error_type: str = "invalid_request_error") -> None:
+    def __init__(
+        self, message: str, param: str | None = None, status: int = 400, error_type: str = "invalid_request_error"
+    ) -> None:
         super().__init__(message)
         self.param, self.status, self.error_type = param, status, error_type
 
@@ -79,26 +81,32 @@ def _content(value: Any, where: str) -> str:
     """A message's text: a string, or OpenAI content parts `[{"type": "text", "text": ...}, ...]`."""
     if isinstance(value, str):
         return value
-    if isinstance(value, list) and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
-                                       for p in value):
+    if isinstance(value, list) and all(
+        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in value
+    ):
         return "".join(p["text"] for p in value)
-    raise RequestError(f"{where} must be a string or a list of {{'type': 'text', 'text': ...}} parts, got {value!r:.80}",
-                       where)
+    raise RequestError(
+        f"{where} must be a string or a list of {{'type': 'text', 'text': ...}} parts, got {value!r:.80}", where
+    )
 
 
 def parse_messages(value: Any) -> list[dict[str, str]]:
     """`messages` as `[{role, content}]` with plain-text content; RequestError naming the bad entry."""
     if not isinstance(value, list) or not value:
-        raise RequestError(f"messages must be a non-empty list of {{'role', 'content'}} objects, got {value!r:.80}",
-                           "messages")
+        raise RequestError(
+            f"messages must be a non-empty list of {{'role', 'content'}} objects, got {value!r:.80}", "messages"
+        )
     out = []
     for i, message in enumerate(value):
         if not isinstance(message, dict):
-            raise RequestError(f"messages[{i}] must be an object with 'role' and 'content', got {message!r:.80}",
-                               f"messages[{i}]")
+            raise RequestError(
+                f"messages[{i}] must be an object with 'role' and 'content', got {message!r:.80}", f"messages[{i}]"
+            )
         role = message.get("role")
         if role not in ROLES:
-            raise RequestError(f"messages[{i}].role {role!r} is not supported; valid: {list(ROLES)}", f"messages[{i}].role")
+            raise RequestError(
+                f"messages[{i}].role {role!r} is not supported; valid: {list(ROLES)}", f"messages[{i}].role"
+            )
         out.append({"role": role, "content": _content(message.get("content"), f"messages[{i}].content")})
     return out
 
@@ -109,16 +117,18 @@ def parse_chat_request(body: Any, cfg: Mapping[str, Any], served_name: str) -> d
         raise RequestError(f"the request body must be a JSON object, got {type(body).__name__}", None)
     model = body.get("model")
     if model is not None and model != served_name:
-        raise RequestError(f"model {model!r} is not served here; valid: [{served_name!r}]", "model", 404,
-                           "model_not_found")
+        raise RequestError(
+            f"model {model!r} is not served here; valid: [{served_name!r}]", "model", 404, "model_not_found"
+        )
     if body.get("stream"):
         raise RequestError("stream=true is not supported by launch.serve; valid: false", "stream")
     cap = int(cfg["max_tokens"])
     limit_key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
     max_tokens = body.get(limit_key)
     if max_tokens is not None and not isinstance(max_tokens, bool) and isinstance(max_tokens, int) and max_tokens > cap:
-        raise RequestError(f"{limit_key} {max_tokens} exceeds this server's cap {cap} (serve max_tokens); "
-                           f"valid: 1..{cap}", limit_key)
+        raise RequestError(
+            f"{limit_key} {max_tokens} exceeds this server's cap {cap} (serve max_tokens); valid: 1..{cap}", limit_key
+        )
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise RequestError(f"seed must be an integer or null, got {seed!r}", "seed")
@@ -141,8 +151,9 @@ class ChatModel:
         self.lock = threading.Lock()
 
     @classmethod
-    def load(cls, name_or_path: str, dtype: str = "auto", device: str = "auto",
-             compact_every: int | None = None) -> "ChatModel":
+    def load(
+        cls, name_or_path: str, dtype: str = "auto", device: str = "auto", compact_every: int | None = None
+    ) -> ChatModel:
         """Load through `data.hub` (a local directory or a hub id) and move the model to `device`."""
         import torch
 
@@ -164,15 +175,25 @@ class ChatModel:
         from eval.generate import chat_prompt_text, generate_batched
 
         sample = request["temperature"] > 0
-        with self.lock:  # the tokenizer too: a fast tokenizer used from two threads at once can raise "Already borrowed"
+        with (
+            self.lock
+        ):  # the tokenizer too: a fast tokenizer used from two threads at once can raise "Already borrowed"
             prompt = chat_prompt_text(self.tokenizer, list(request["messages"]))
             prompt_tokens = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
             if request.get("seed") is not None:
                 torch.manual_seed(int(request["seed"]))
-            samples = generate_batched(self.model, self.tokenizer, [prompt], max_new_tokens=int(request["max_tokens"]),
-                                       batch_size=1, do_sample=sample, temperature=request["temperature"] if sample else 1.0,
-                                       top_p=request["top_p"], num_return_sequences=int(request["n"]) if sample else 1,
-                                       compact_every=self.compact_every)[0]
+            samples = generate_batched(
+                self.model,
+                self.tokenizer,
+                [prompt],
+                max_new_tokens=int(request["max_tokens"]),
+                batch_size=1,
+                do_sample=sample,
+                temperature=request["temperature"] if sample else 1.0,
+                top_p=request["top_p"],
+                num_return_sequences=int(request["n"]) if sample else 1,
+                compact_every=self.compact_every,
+            )[0]
         if not sample:  # greedy: every choice is the same completion, decoded once
             samples = [dict(samples[0]) for _ in range(int(request["n"]))]
         return {"choices": samples, "prompt_tokens": prompt_tokens}
@@ -188,14 +209,19 @@ class ServeApp:
         self.chat, self.served_name, self.cfg, self.hook = chat, served_name, dict(cfg), hook
         self.created = int(time.time())
 
-    def handle(self, method: str, path: str, body: Any = None,
-               headers: Mapping[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    def handle(
+        self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         path = path.split("?", 1)[0].rstrip("/") or "/"
         if method == "GET" and path == "/health":
             return 200, {"status": "ok", "model": self.served_name}
         if method == "GET" and path == "/v1/models":
-            return 200, {"object": "list", "data": [{"id": self.served_name, "object": "model",
-                                                     "created": self.created, "owned_by": "launch.serve"}]}
+            return 200, {
+                "object": "list",
+                "data": [
+                    {"id": self.served_name, "object": "model", "created": self.created, "owned_by": "launch.serve"}
+                ],
+            }
         if method == "POST" and path == "/v1/chat/completions":
             if self.hook is not None:
                 answer = self.hook(path, body if isinstance(body, dict) else {}, dict(headers or {}))
@@ -210,13 +236,28 @@ class ServeApp:
     def chat_completion(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """The `chat.completion` object for one validated request."""
         out = self.chat.complete(request)
-        choices = [{"index": i, "message": {"role": "assistant", "content": s["text"]}, "logprobs": None,
-                    "finish_reason": "length" if s["truncated"] else "stop"} for i, s in enumerate(out["choices"])]
+        choices = [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": s["text"]},
+                "logprobs": None,
+                "finish_reason": "length" if s["truncated"] else "stop",
+            }
+            for i, s in enumerate(out["choices"])
+        ]
         completion = sum(int(s["n_tokens"]) for s in out["choices"])
-        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-                "model": self.served_name, "choices": choices,
-                "usage": {"prompt_tokens": out["prompt_tokens"], "completion_tokens": completion,
-                          "total_tokens": out["prompt_tokens"] + completion}}
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.served_name,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": out["prompt_tokens"],
+                "completion_tokens": completion,
+                "total_tokens": out["prompt_tokens"] + completion,
+            },
+        }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -251,12 +292,22 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = app.handle(method, self.path, body, dict(self.headers.items()))
         except Exception as error:  # noqa: BLE001  (a failed generation is the client's 500, not the server's end)
             log.exception("request failed")
-            status, payload = 500, error_payload(f"generation failed: {type(error).__name__}: {error}", None, "server_error")
+            status, payload = (
+                500,
+                error_payload(f"generation failed: {type(error).__name__}: {error}", None, "server_error"),
+            )
         self._send(status, payload)
         if app.cfg.get("log_requests", True):
             usage = payload.get("usage") or {}
-            log.info("%s %s %d prompt=%s completion=%s %.2fs", method, self.path, status, usage.get("prompt_tokens", "-"),
-                     usage.get("completion_tokens", "-"), time.perf_counter() - start)
+            log.info(
+                "%s %s %d prompt=%s completion=%s %.2fs",
+                method,
+                self.path,
+                status,
+                usage.get("prompt_tokens", "-"),
+                usage.get("completion_tokens", "-"),
+                time.perf_counter() - start,
+            )
 
     def do_GET(self) -> None:  # noqa: N802  (http.server's naming)
         self._dispatch("GET")
@@ -292,14 +343,20 @@ def start_in_thread(app: ServeApp, host: str = "127.0.0.1", port: int = 0) -> tu
 def build_app(cfg: Mapping[str, Any], hook: Hook | None = None) -> ServeApp:
     """Load `cfg["model_path"]` and wrap it in a `ServeApp` (cfg: conf/serve.yaml as a plain dict)."""
     if int(cfg["max_tokens"]) < 1 or int(cfg["default_max_tokens"]) < 1 or int(cfg["max_n"]) < 1:
-        raise ValueError(f"max_tokens, default_max_tokens and max_n must be >= 1, got "
-                         f"{cfg['max_tokens']}, {cfg['default_max_tokens']}, {cfg['max_n']}")
+        raise ValueError(
+            f"max_tokens, default_max_tokens and max_n must be >= 1, got "
+            f"{cfg['max_tokens']}, {cfg['default_max_tokens']}, {cfg['max_n']}"
+        )
     if cfg.get("threads"):
         import torch
 
         torch.set_num_threads(int(cfg["threads"]))
-    chat = ChatModel.load(str(cfg["model_path"]), dtype=str(cfg["dtype"]), device=str(cfg["device"]),
-                          compact_every=cfg.get("compact_every"))
+    chat = ChatModel.load(
+        str(cfg["model_path"]),
+        dtype=str(cfg["dtype"]),
+        device=str(cfg["device"]),
+        compact_every=cfg.get("compact_every"),
+    )
     return ServeApp(chat, str(cfg.get("served_model_name") or cfg["model_path"]), cfg, hook)
 
 

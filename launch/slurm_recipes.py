@@ -9,14 +9,16 @@ The #SBATCH resource lines come from the `cluster` group; the commands from the 
 its `pipeline_overrides` compose (arguments after `--` are appended to them), which is checked here so that a bad
 override fails now rather than in the queue.
 """
+
 from __future__ import annotations
 
 import argparse
 import re
 import shlex
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -49,8 +51,10 @@ def _nproc(cfg: DictConfig) -> int:
     n = cfg.recipe.nproc_per_node
     n = (int(cfg.cluster.gpus_per_node) or 1) if n is None else int(n)
     if n < 1 or (cfg.cluster.gpus_per_node and n > int(cfg.cluster.gpus_per_node)):
-        raise RecipeError(f"recipe.nproc_per_node={n} is not usable; valid: 1..{cfg.cluster.gpus_per_node or 'any'} "
-                          f"(cluster.gpus_per_node={cfg.cluster.gpus_per_node})")
+        raise RecipeError(
+            f"recipe.nproc_per_node={n} is not usable; valid: 1..{cfg.cluster.gpus_per_node or 'any'} "
+            f"(cluster.gpus_per_node={cfg.cluster.gpus_per_node})"
+        )
     return n
 
 
@@ -91,29 +95,38 @@ def budget_line(cluster: DictConfig, nodes: int) -> str:
 def sbatch_header(cfg: DictConfig, nodes: int, title: str, command: str) -> list[str]:
     """Shebang, provenance comments and the #SBATCH lines: resources exactly as in `cfg.cluster`."""
     cluster = cfg.cluster
-    lines = ["#!/bin/bash", f"# {cfg.recipe.name}: {title}",
-             f"# Written by `python -m launch.slurm_recipes {command}`; change the config and re-run it, not this file.",
-             budget_line(cluster, nodes),
-             f"#SBATCH --job-name={cfg.recipe.job_name}",
-             f"#SBATCH --partition={cluster.partition}"]
+    lines = [
+        "#!/bin/bash",
+        f"# {cfg.recipe.name}: {title}",
+        f"# Written by `python -m launch.slurm_recipes {command}`; change the config and re-run it, not this file.",
+        budget_line(cluster, nodes),
+        f"#SBATCH --job-name={cfg.recipe.job_name}",
+        f"#SBATCH --partition={cluster.partition}",
+    ]
     if cluster.account:
         lines.append(f"#SBATCH --account={cluster.account}")
     lines += [f"#SBATCH --nodes={nodes}", "#SBATCH --ntasks-per-node=1"]
     if int(cluster.gpus_per_node) > 0:
         lines.append(f"#SBATCH --gpus-per-node={cluster.gpus_per_node}")
-    lines += [f"#SBATCH --cpus-per-task={cluster.cpus_per_task}",
-              f"#SBATCH --mem={cluster.mem_gb}G",
-              f"#SBATCH --time={cluster.time_min}",
-              f"#SBATCH --output={_path(cfg, cfg.log_dir) / '%x-%j.out'}",
-              "", "set -euo pipefail", f"cd {q(_workdir(cfg))}"]
+    lines += [
+        f"#SBATCH --cpus-per-task={cluster.cpus_per_task}",
+        f"#SBATCH --mem={cluster.mem_gb}G",
+        f"#SBATCH --time={cluster.time_min}",
+        f"#SBATCH --output={_path(cfg, cfg.log_dir) / '%x-%j.out'}",
+        "",
+        "set -euo pipefail",
+        f"cd {q(_workdir(cfg))}",
+    ]
     lines += [str(line) for line in (cluster.setup or [])]
     for key, value in (cfg.recipe.env or {}).items():
         if not ENV_NAME.match(str(key)):
             raise RecipeError(f"recipe.env key {key!r} is not a valid environment variable name")
         lines.append(f"export {key}={q(value)}")
-    lines += [f"PYTHON={q(cfg.python)}",
-              'mapfile -t NODES < <(scontrol show hostnames "$SLURM_JOB_NODELIST")',
-              f'(( ${{#NODES[@]}} == {nodes} )) || {{ echo "error: expected {nodes} nodes, got ${{#NODES[@]}}: ${{NODES[*]}}" >&2; exit 1; }}']
+    lines += [
+        f"PYTHON={q(cfg.python)}",
+        'mapfile -t NODES < <(scontrol show hostnames "$SLURM_JOB_NODELIST")',
+        f'(( ${{#NODES[@]}} == {nodes} )) || {{ echo "error: expected {nodes} nodes, got ${{#NODES[@]}}: ${{NODES[*]}}" >&2; exit 1; }}',  # noqa: E501
+    ]
     return lines
 
 
@@ -133,8 +146,10 @@ def _srun(nodes: str, nodelist: str | None = None, kill_on_bad_exit: bool = True
 
 def _torchrun(nnodes: str, nproc: int, port: int) -> str:
     """torchrun (as `python -m torch.distributed.run`) with a c10d rendezvous on $HEAD."""
-    return (f'"$PYTHON" -m torch.distributed.run --nnodes {nnodes} --nproc-per-node {nproc} '
-            f'--rdzv-id "$SLURM_JOB_ID" --rdzv-backend c10d --rdzv-endpoint "$HEAD:{int(port)}"')
+    return (
+        f'"$PYTHON" -m torch.distributed.run --nnodes {nnodes} --nproc-per-node {nproc} '
+        f'--rdzv-id "$SLURM_JOB_ID" --rdzv-backend c10d --rdzv-endpoint "$HEAD:{int(port)}"'
+    )
 
 
 def render_sft_multinode(cfg: DictConfig, command: str) -> str:
@@ -142,35 +157,56 @@ def render_sft_multinode(cfg: DictConfig, command: str) -> str:
     recipe = cfg.recipe
     pipe = _pipeline_config(recipe)
     if pipe.condition.get("sft_data") is None and recipe.rows is None:
-        raise RecipeError(f"condition {pipe.condition.name!r} has no SFT rows (condition.sft_data is null); "
-                          "valid: a condition with an SFT stage (answer_only_sft, trace_sft), or set recipe.rows")
+        raise RecipeError(
+            f"condition {pipe.condition.name!r} has no SFT rows (condition.sft_data is null); "
+            "valid: a condition with an SFT stage (answer_only_sft, trace_sft), or set recipe.rows"
+        )
     model = recipe.model if recipe.model is not None else pipe.model.name_or_path
     if not model:
-        raise RecipeError(f"recipe sft_multinode needs a student that exists before the job, but model={pipe.model.name} "
-                          "is built by the pipeline's base stage; valid: recipe.model=<directory or hub id>, or a hub "
-                          "model in recipe.pipeline_overrides (model=qwen3_1p7b, ...)")
+        raise RecipeError(
+            f"recipe sft_multinode needs a student that exists before the job, but model={pipe.model.name} "
+            "is built by the pipeline's base stage; valid: recipe.model=<directory or hub id>, or a hub "
+            "model in recipe.pipeline_overrides (model=qwen3_1p7b, ...)"
+        )
     nodes, nproc = int(cfg.cluster.nodes), _nproc(cfg)
     threads = _threads(cfg, nproc)
     out = _path(cfg, recipe.out)
     rows = _path(cfg, recipe.rows) if recipe.rows is not None else out / "rows.jsonl"
     passed = [str(o) for o in recipe.pipeline_overrides]  # ds_sft_entry composes the same config (last one wins)
-    lines = sbatch_header(cfg, nodes, f"DeepSpeed {pipe.deepspeed.name} SFT on {nodes} nodes x {nproc} processes", command)
-    lines += ["HEAD=${NODES[0]}", f"ROWS={q(rows)}", f"OUT={q(out)}",
-              f'echo "[{recipe.name}] job $SLURM_JOB_ID on ${{NODES[*]}}; rendezvous $HEAD:{int(recipe.rdzv_port)}"']
+    lines = sbatch_header(
+        cfg, nodes, f"DeepSpeed {pipe.deepspeed.name} SFT on {nodes} nodes x {nproc} processes", command
+    )
+    lines += [
+        "HEAD=${NODES[0]}",
+        f"ROWS={q(rows)}",
+        f"OUT={q(out)}",
+        f'echo "[{recipe.name}] job $SLURM_JOB_ID on ${{NODES[*]}}; rendezvous $HEAD:{int(recipe.rdzv_port)}"',
+    ]
     if recipe.rows is None:
-        lines += ["# 1. the condition's SFT rows (data + teacher stages, cached under output_root/shared), on the first node",
-                  f'{_srun("1", nodelist=HEAD)} "$PYTHON" -m launch.export_sft_rows --out "$ROWS" '
-                  + " ".join(q(o) for o in [f"output_root={_path(cfg, cfg.output_root)}", f"run_name={cfg.run_name}",
-                                            f"condition={recipe.condition}", *map(str, recipe.pipeline_overrides)])]
+        lines += [
+            "# 1. the condition's SFT rows (data + teacher stages, cached under output_root/shared), on the first node",
+            f'{_srun("1", nodelist=HEAD)} "$PYTHON" -m launch.export_sft_rows --out "$ROWS" '
+            + " ".join(
+                q(o)
+                for o in [
+                    f"output_root={_path(cfg, cfg.output_root)}",
+                    f"run_name={cfg.run_name}",
+                    f"condition={recipe.condition}",
+                    *map(str, recipe.pipeline_overrides),
+                ]
+            ),
+        ]
     else:
         lines += ['[[ -s $ROWS ]] || { echo "error: recipe.rows=$ROWS is missing or empty" >&2; exit 1; }']
-    lines += ["# 2. one torchrun per node, every process trains (DeepSpeed shards across all of them)",
-              f"{_srun(NNODES)} \\",
-              f"  {_torchrun(NNODES, nproc, recipe.rdzv_port)} \\",
-              f'  -m launch.ds_sft_entry --model {q(model)} --rows "$ROWS" --out "$OUT" '
-              f"--deepspeed {q(pipe.deepspeed.name)} --sft {q(pipe.sft.name)} --dtype {q(pipe.model.dtype)} "
-              f"--threads {threads}" + "".join(f" {q(o)}" for o in passed),
-              f'echo "[{recipe.name}] done: $OUT"']
+    lines += [
+        "# 2. one torchrun per node, every process trains (DeepSpeed shards across all of them)",
+        f"{_srun(NNODES)} \\",
+        f"  {_torchrun(NNODES, nproc, recipe.rdzv_port)} \\",
+        f'  -m launch.ds_sft_entry --model {q(model)} --rows "$ROWS" --out "$OUT" '
+        f"--deepspeed {q(pipe.deepspeed.name)} --sft {q(pipe.sft.name)} --dtype {q(pipe.model.dtype)} "
+        f"--threads {threads}" + "".join(f" {q(o)}" for o in passed),
+        f'echo "[{recipe.name}] done: $OUT"',
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -178,63 +214,92 @@ def render_grpo_vllm_server(cfg: DictConfig, command: str) -> str:
     """GRPO on cluster.nodes training nodes with `trl vllm-serve` on one more node (the last of the job)."""
     recipe, cluster = cfg.recipe, cfg.cluster
     if int(cluster.vllm_nodes) != 1:
-        raise RecipeError(f"recipe grpo_vllm_server needs cluster.vllm_nodes=1 (one node runs the vLLM server the "
-                          f"trainer talks to), got {cluster.vllm_nodes}; valid: 1")
+        raise RecipeError(
+            f"recipe grpo_vllm_server needs cluster.vllm_nodes=1 (one node runs the vLLM server the "
+            f"trainer talks to), got {cluster.vllm_nodes}; valid: 1"
+        )
     pipe = _pipeline_config(recipe)
     gen = pipe.rl.generation
     if "rl" not in list(pipe.condition.stages):
-        raise RecipeError(f"condition {pipe.condition.name!r} has no rl stage (stages {list(pipe.condition.stages)}); "
-                          "valid: grpo, sft_grpo")
+        raise RecipeError(
+            f"condition {pipe.condition.name!r} has no rl stage (stages {list(pipe.condition.stages)}); "
+            "valid: grpo, sft_grpo"
+        )
     if gen.backend != "vllm" or gen.vllm_mode != "server":
-        raise RecipeError(f"recipe grpo_vllm_server needs the rl group in vLLM server mode, but rl={pipe.rl.name} has "
-                          f"generation.backend={gen.backend!r}, vllm_mode={gen.vllm_mode!r}; valid: rl=grpo_vllm_server "
-                          "in recipe.pipeline_overrides")
+        raise RecipeError(
+            f"recipe grpo_vllm_server needs the rl group in vLLM server mode, but rl={pipe.rl.name} has "
+            f"generation.backend={gen.backend!r}, vllm_mode={gen.vllm_mode!r}; valid: rl=grpo_vllm_server "
+            "in recipe.pipeline_overrides"
+        )
     serve_model = recipe.vllm_model if recipe.vllm_model is not None else pipe.model.name_or_path
     if not serve_model:
-        raise RecipeError(f"recipe grpo_vllm_server: the vLLM server needs the rl stage's start model before the job, "
-                          f"but model={pipe.model.name} is built by the pipeline; valid: recipe.vllm_model=<directory or "
-                          "hub id> (for sft_grpo: the SFT stage's final/ folder), or a hub model (model=qwen3_1p7b)")
+        raise RecipeError(
+            f"recipe grpo_vllm_server: the vLLM server needs the rl stage's start model before the job, "
+            f"but model={pipe.model.name} is built by the pipeline; valid: recipe.vllm_model=<directory or "
+            "hub id> (for sft_grpo: the SFT stage's final/ folder), or a hub model (model=qwen3_1p7b)"
+        )
     tp, dp = int(recipe.vllm_tensor_parallel_size), int(recipe.vllm_data_parallel_size)
     if tp < 1 or dp < 1 or (int(cluster.gpus_per_node) and tp * dp > int(cluster.gpus_per_node)):
-        raise RecipeError(f"recipe.vllm_tensor_parallel_size x vllm_data_parallel_size = {tp} x {dp} does not fit a node "
-                          f"of cluster.gpus_per_node={cluster.gpus_per_node} GPUs; valid: a product of 1..{cluster.gpus_per_node}")
+        raise RecipeError(
+            f"recipe.vllm_tensor_parallel_size x vllm_data_parallel_size = {tp} x {dp} does not fit a node "
+            f"of cluster.gpus_per_node={cluster.gpus_per_node} GPUs; valid: a product of 1..{cluster.gpus_per_node}"
+        )
     port = int(gen.vllm_server_port)
     max_len = recipe.vllm_max_model_len or int(pipe.rl.max_prompt_length) + int(pipe.rl.max_completion_length)
     n_train, nproc = int(cluster.nodes), _nproc(cfg)
     total = n_train + 1
     threads = _threads(cfg, nproc)
     # The pipeline's own overrides come after ours (the last value of a key wins), the server address last of all.
-    args = [f"output_root={_path(cfg, cfg.output_root)}", f"run_name={cfg.run_name}", f"threads={threads}",
-            f"condition={recipe.condition}", *map(str, recipe.pipeline_overrides)]
-    pipeline = ("-m launch.pipeline" + "".join(f" {q(o)}" for o in args)
-                + f' rl.generation.vllm_server_host="$VLLM_NODE" rl.generation.vllm_server_port={port}')
+    args = [
+        f"output_root={_path(cfg, cfg.output_root)}",
+        f"run_name={cfg.run_name}",
+        f"threads={threads}",
+        f"condition={recipe.condition}",
+        *map(str, recipe.pipeline_overrides),
+    ]
+    pipeline = (
+        "-m launch.pipeline"
+        + "".join(f" {q(o)}" for o in args)
+        + f' rl.generation.vllm_server_host="$VLLM_NODE" rl.generation.vllm_server_port={port}'
+    )
     stages = [str(s) for s in pipe.condition.stages]
     train_stages = [s for s in stages if s != "eval"]  # every rank runs these; eval runs once, afterwards
-    serve = (f'"$PYTHON" -m trl.cli.main vllm-serve --model {q(serve_model)} --tensor_parallel_size {tp} '
-             f"--data_parallel_size {dp} --host 0.0.0.0 --port {port} --gpu_memory_utilization "
-             f"{float(recipe.vllm_gpu_memory_utilization)} --max_model_len {int(max_len)} --dtype {q(recipe.vllm_dtype)}")
-    lines = sbatch_header(cfg, total, f"GRPO on {n_train} training nodes x {nproc} processes + 1 vLLM server node", command)
-    lines += [f'TRAIN_NODES=("${{NODES[@]:0:{n_train}}}")', "VLLM_NODE=${NODES[-1]}", "HEAD=${TRAIN_NODES[0]}",
-              'TRAIN_LIST=$(IFS=,; echo "${TRAIN_NODES[*]}")',
-              f'echo "[{recipe.name}] job $SLURM_JOB_ID: training on $TRAIN_LIST, vLLM server on $VLLM_NODE:{port}"',
-              "# 1. the vLLM server on the last node (serves the rl stage's start model; the trainer pushes its weights)",
-              f"{_srun('1', nodelist=VLLM_NODE, kill_on_bad_exit=False)} {serve} &",
-              "VLLM_PID=$!",
-              'trap \'kill "$VLLM_PID" 2>/dev/null || true\' EXIT',
-              f"DEADLINE=$((SECONDS + {int(recipe.vllm_startup_timeout_s)}))",
-              f'until "$PYTHON" -c \'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)\' '
-              f'"http://$VLLM_NODE:{port}/health" 2>/dev/null; do',
-              '  kill -0 "$VLLM_PID" 2>/dev/null || { echo "error: the vLLM server exited before answering /health" >&2; exit 1; }',
-              f'  (( SECONDS < DEADLINE )) || {{ echo "error: no vLLM server on $VLLM_NODE:{port} after '
-              f'{int(recipe.vllm_startup_timeout_s)} s (recipe.vllm_startup_timeout_s)" >&2; exit 1; }}',
-              "  sleep 10", "done",
-              f"# 2. training ({', '.join(train_stages)}): one torchrun per training node, rollouts from the server",
-              f"{_srun(str(n_train), nodelist=TRAIN_LIST)} \\",
-              f"  {_torchrun(str(n_train), nproc, recipe.rdzv_port)} \\",
-              f"  {pipeline} {q('only_stages=[' + ','.join(train_stages) + ']')}"]
+    serve = (
+        f'"$PYTHON" -m trl.cli.main vllm-serve --model {q(serve_model)} --tensor_parallel_size {tp} '
+        f"--data_parallel_size {dp} --host 0.0.0.0 --port {port} --gpu_memory_utilization "
+        f"{float(recipe.vllm_gpu_memory_utilization)} --max_model_len {int(max_len)} --dtype {q(recipe.vllm_dtype)}"
+    )
+    lines = sbatch_header(
+        cfg, total, f"GRPO on {n_train} training nodes x {nproc} processes + 1 vLLM server node", command
+    )
+    lines += [
+        f'TRAIN_NODES=("${{NODES[@]:0:{n_train}}}")',
+        "VLLM_NODE=${NODES[-1]}",
+        "HEAD=${TRAIN_NODES[0]}",
+        'TRAIN_LIST=$(IFS=,; echo "${TRAIN_NODES[*]}")',
+        f'echo "[{recipe.name}] job $SLURM_JOB_ID: training on $TRAIN_LIST, vLLM server on $VLLM_NODE:{port}"',
+        "# 1. the vLLM server on the last node (serves the rl stage's start model; the trainer pushes its weights)",
+        f"{_srun('1', nodelist=VLLM_NODE, kill_on_bad_exit=False)} {serve} &",
+        "VLLM_PID=$!",
+        "trap 'kill \"$VLLM_PID\" 2>/dev/null || true' EXIT",
+        f"DEADLINE=$((SECONDS + {int(recipe.vllm_startup_timeout_s)}))",
+        f"until \"$PYTHON\" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "
+        f'"http://$VLLM_NODE:{port}/health" 2>/dev/null; do',
+        '  kill -0 "$VLLM_PID" 2>/dev/null || { echo "error: the vLLM server exited before answering /health" >&2; exit 1; }',  # noqa: E501
+        f'  (( SECONDS < DEADLINE )) || {{ echo "error: no vLLM server on $VLLM_NODE:{port} after '
+        f'{int(recipe.vllm_startup_timeout_s)} s (recipe.vllm_startup_timeout_s)" >&2; exit 1; }}',
+        "  sleep 10",
+        "done",
+        f"# 2. training ({', '.join(train_stages)}): one torchrun per training node, rollouts from the server",
+        f"{_srun(str(n_train), nodelist=TRAIN_LIST)} \\",
+        f"  {_torchrun(str(n_train), nproc, recipe.rdzv_port)} \\",
+        f"  {pipeline} {q('only_stages=[' + ','.join(train_stages) + ']')}",
+    ]
     if "eval" in stages:
-        lines += ["# 3. the held-out evaluation, once, on the first training node (the trained stages are complete: skipped)",
-                  f'{_srun("1", nodelist=HEAD)} "$PYTHON" {pipeline}']
+        lines += [
+            "# 3. the held-out evaluation, once, on the first training node (the trained stages are complete: skipped)",
+            f'{_srun("1", nodelist=HEAD)} "$PYTHON" {pipeline}',
+        ]
     lines += [f'echo "[{recipe.name}] done"']
     return "\n".join(lines) + "\n"
 
@@ -253,9 +318,11 @@ def _check_syntax(overrides: Sequence[str]) -> None:
         try:
             OverridesParser.create().parse_overrides([override])
         except OverrideParseException as error:
-            raise RecipeError(f"cannot parse override {override!r} ({str(error).splitlines()[0]}); list items holding '=' "
-                              "must be quoted, e.g. 'recipe.pipeline_overrides=[\"model=tiny\"]', or pass pipeline "
-                              "overrides after `--`") from None
+            raise RecipeError(
+                f"cannot parse override {override!r} ({str(error).splitlines()[0]}); list items holding '=' "
+                "must be quoted, e.g. 'recipe.pipeline_overrides=[\"model=tiny\"]', or pass pipeline "
+                "overrides after `--`"
+            ) from None
 
 
 def build_script(overrides: Sequence[str], pipeline_overrides: Sequence[str] = ()) -> tuple[DictConfig, str]:
@@ -267,8 +334,10 @@ def build_script(overrides: Sequence[str], pipeline_overrides: Sequence[str] = (
     if pipeline_overrides:
         cfg.recipe.pipeline_overrides = [*cfg.recipe.pipeline_overrides, *pipeline_overrides]
     if cfg.recipe.name not in RECIPES:
-        raise RecipeError(f"recipe {cfg.recipe.name!r} (conf/recipe/) has no renderer in launch/slurm_recipes.py; "
-                          f"valid recipes: {sorted(RECIPES)}")
+        raise RecipeError(
+            f"recipe {cfg.recipe.name!r} (conf/recipe/) has no renderer in launch/slurm_recipes.py; "
+            f"valid recipes: {sorted(RECIPES)}"
+        )
     _check_cluster(cfg.cluster)
     OmegaConf.resolve(cfg)
     command = " ".join(shlex.quote(o) for o in overrides) or f"recipe={cfg.recipe.name}"
@@ -278,15 +347,19 @@ def build_script(overrides: Sequence[str], pipeline_overrides: Sequence[str] = (
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     epilog="overrides: recipe=<%s> cluster=<%s> cluster.nodes=2 recipe.rows=... "
-                                            "(conf/slurm_recipe.yaml)" % (" | ".join(RECIPES), " | ".join(group_options("cluster"))))
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="overrides: recipe=<%s> cluster=<%s> cluster.nodes=2 recipe.rows=... "
+        "(conf/slurm_recipe.yaml)" % (" | ".join(RECIPES), " | ".join(group_options("cluster"))),
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the script; write nothing, submit nothing")
     parser.add_argument("--submit", action="store_true", help="write the script, then sbatch it")
-    parser.add_argument("--wait", action="store_true", help="with --submit: block until the job ends; fail unless it completed")
+    parser.add_argument(
+        "--wait", action="store_true", help="with --submit: block until the job ends; fail unless it completed"
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
-    pipeline_overrides = argv[argv.index("--") + 1:] if "--" in argv else []
-    args, overrides = parser.parse_known_args(argv[:argv.index("--")] if "--" in argv else argv)
+    pipeline_overrides = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args, overrides = parser.parse_known_args(argv[: argv.index("--")] if "--" in argv else argv)
     try:
         bad = [o for o in overrides if "=" not in o]
         if bad:

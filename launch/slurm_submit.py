@@ -1,4 +1,5 @@
 """Hand an sbatch script to Slurm and follow it: submit it, poll its state, summarise its log when it fails."""
+
 from __future__ import annotations
 
 import re
@@ -18,11 +19,15 @@ class SlurmJobError(RuntimeError):
 def submit(script: str | Path) -> str:
     """`sbatch script`; returns the job id."""
     if shutil.which("sbatch") is None:
-        raise SlurmJobError("sbatch is not on PATH (run on a Slurm login node, or use --dry-run / write the script only)")
+        raise SlurmJobError(
+            "sbatch is not on PATH (run on a Slurm login node, or use --dry-run / write the script only)"
+        )
     cmd = ["sbatch", "--parsable", str(script)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SlurmJobError(f"{' '.join(cmd)} failed (exit {done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+        raise SlurmJobError(
+            f"{' '.join(cmd)} failed (exit {done.returncode}): {done.stderr.strip() or done.stdout.strip()}"
+        )
     return done.stdout.strip().split(";")[0]
 
 

@@ -5,6 +5,7 @@ would produce it; `summary.json` is written last (atomically), so a killed stage
 finished one. Shared stages (data, base, teacher traces) take a file lock so that parallel runs build
 them once.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +13,9 @@ import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 def fingerprint(*parts: Any) -> str:

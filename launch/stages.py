@@ -4,6 +4,7 @@ data → base → teacher → sft → rl → eval. Shared stages (data, base, te
 `${output_root}/shared/<stage>/<fingerprint>` and are built once for every condition and seed; per-run stages
 (sft, rl, eval) live in the run folder. A stage whose summary matches its config fingerprint is skipped.
 """
+
 from __future__ import annotations
 
 import copy
@@ -12,15 +13,16 @@ import math
 import os
 import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from data.jsonl_io import AppendOnlyJsonl, read_jsonl, read_verified_jsonl, write_jsonl_atomic
 from data.records import answer_only_completion, completion_messages, prompt_messages
 from data.toy_world import ToyWorld, ToyWorldConfig
-from launch.stage_state import fingerprint, is_complete, read_summary, claim_stage_dir, stage_lock, write_summary
+from launch.stage_state import claim_stage_dir, fingerprint, is_complete, read_summary, stage_lock, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +67,17 @@ def stage_data(cfg: DictConfig) -> Path:
     fp = fingerprint("data", _plain(cfg.data))
     out = shared_dir(cfg, "data", fp)
     with stage_lock(out):
-        complete = is_complete(out, fp) and all(read_verified_jsonl(out / f"{s}.jsonl") is not None for s in ("train", "test"))
+        complete = is_complete(out, fp) and all(
+            read_verified_jsonl(out / f"{s}.jsonl") is not None for s in ("train", "test")
+        )
         if complete:
             return out
         claim_stage_dir(out, fp)
         log.info("data: building toy world %s", fp)
         world = ToyWorld(_world_config(cfg))
-        counts = {split: write_jsonl_atomic(out / f"{split}.jsonl", world.problems(split)) for split in ("train", "test")}
+        counts = {
+            split: write_jsonl_atomic(out / f"{split}.jsonl", world.problems(split)) for split in ("train", "test")
+        }
         write_summary(out, fp, {"stage": "data", **counts})
     return out
 
@@ -88,7 +94,7 @@ def _pretrain_rows(cfg: DictConfig, world: ToyWorld, train: list[dict[str, Any]]
     pre = cfg.model.pretrain
     facts = world.arithmetic_facts(int(pre.n_facts), seed=0)
     per = int(pre.facts_per_doc)
-    rows = [{"text": "\n".join(facts[i:i + per])} for i in range(0, len(facts), per)]
+    rows = [{"text": "\n".join(facts[i : i + per])} for i in range(0, len(facts), per)]
     rows += [{"text": p["question"]} for p in train[: int(pre.n_statements)]]
     random.Random(0).shuffle(rows)
     return rows
@@ -138,9 +144,10 @@ def teacher_budget(teacher_cfg: Mapping[str, Any]) -> int | None:
 
 def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
     """Teacher traces for every training problem: append-only JSONL that a re-run resumes."""
+    from tqdm.auto import tqdm
+
     from sft.teachers.accounting import teacher_accounting
     from sft.teachers.base import build_teacher
-    from tqdm.auto import tqdm
 
     teacher_cfg = _plain(cfg.teacher)
     budget = teacher_budget(teacher_cfg)
@@ -158,13 +165,21 @@ def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
             for record in tqdm(teacher.generate(train, done), desc="teacher traces", unit="trace"):
                 writer.write(record)
         traces = read_jsonl(out / "traces.jsonl")
-        write_summary(out, fp, {"stage": "teacher", "teacher": teacher.name, "n_traces": len(traces),
-                                "accounting": teacher_accounting(traces, teacher_cfg, getattr(teacher, "stats", None)),
-                                "n_verified": sum(bool(t["verified"]) for t in traces),
-                                "n_problems": len(train) if teacher.uses_problems else len({t["problem_id"] for t in traces}),
-                                "tokens_in": sum(int(t.get("tokens_in") or 0) for t in traces),
-                                "tokens_out": sum(int(t.get("tokens_out") or 0) for t in traces),
-                                "seconds": time.perf_counter() - start})
+        write_summary(
+            out,
+            fp,
+            {
+                "stage": "teacher",
+                "teacher": teacher.name,
+                "n_traces": len(traces),
+                "accounting": teacher_accounting(traces, teacher_cfg, getattr(teacher, "stats", None)),
+                "n_verified": sum(bool(t["verified"]) for t in traces),
+                "n_problems": len(train) if teacher.uses_problems else len({t["problem_id"] for t in traces}),
+                "tokens_in": sum(int(t.get("tokens_in") or 0) for t in traces),
+                "tokens_out": sum(int(t.get("tokens_out") or 0) for t in traces),
+                "seconds": time.perf_counter() - start,
+            },
+        )
     return out
 
 
@@ -174,8 +189,9 @@ def trace_rows(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"prompt": prompt_messages(t["problem"]), "completion": completion_messages(t["trace"])} for t in traces]
 
 
-def filter_traces(cfg: DictConfig, traces: list[dict[str, Any]],
-                  data_dir: Path) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
+def filter_traces(
+    cfg: DictConfig, traces: list[dict[str, Any]], data_dir: Path
+) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
     """The trace records that pass `cfg.filters` (sft/filters.py, decontaminated against the held-out split) and
     the per-filter drop counts; with filters off, only `teacher.only_verified` applies and the report is None."""
     if not cfg.filters.enabled:
@@ -188,14 +204,20 @@ def filter_traces(cfg: DictConfig, traces: list[dict[str, Any]],
     return kept, report
 
 
-def sft_examples(cfg: DictConfig, data_dir: Path,
-                 traces_dir: Path | None) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
+def sft_examples(
+    cfg: DictConfig, data_dir: Path, traces_dir: Path | None
+) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
     """The condition's SFT examples in TRL's conversational prompt-completion format, and the trace filters'
     report (None when no filter ran)."""
     mode = cfg.condition.sft_data
     if mode == "answer_only":
-        return [{"prompt": prompt_messages(p["question"]), "completion": completion_messages(answer_only_completion(p["final_answer"]))}
-                for p in load_split(data_dir, "train")], None
+        return [
+            {
+                "prompt": prompt_messages(p["question"]),
+                "completion": completion_messages(answer_only_completion(p["final_answer"])),
+            }
+            for p in load_split(data_dir, "train")
+        ], None
     if mode == "trace":
         if traces_dir is None:
             raise ValueError("condition.sft_data=trace needs the 'teacher' stage before 'sft'")
@@ -230,8 +252,16 @@ def stage_sft(cfg: DictConfig, base_path: str, rows: list[dict[str, Any]], sourc
             return read_summary(out)
         claim_stage_dir(out, fp)
         start = time.perf_counter()
-        summary = train_sft(base_path, rows, out, _plain(cfg.sft), seed=int(cfg.seed), report_to=report_to(cfg),
-                            deepspeed=_plain(cfg.deepspeed.config), dtype=cfg.model.dtype)
+        summary = train_sft(
+            base_path,
+            rows,
+            out,
+            _plain(cfg.sft),
+            seed=int(cfg.seed),
+            report_to=report_to(cfg),
+            deepspeed=_plain(cfg.deepspeed.config),
+            dtype=cfg.model.dtype,
+        )
         return write_summary(out, fp, {"stage": "sft", "seconds": time.perf_counter() - start, **summary})
 
 
@@ -247,8 +277,16 @@ def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict
             return read_summary(out)
         claim_stage_dir(out, fp)
         start = time.perf_counter()
-        summary = train_kd(base_path, teacher_path, rows, out, kd_cfg, seed=int(cfg.seed), report_to=report_to(cfg),
-                           dtype=cfg.model.dtype)
+        summary = train_kd(
+            base_path,
+            teacher_path,
+            rows,
+            out,
+            kd_cfg,
+            seed=int(cfg.seed),
+            report_to=report_to(cfg),
+            dtype=cfg.model.dtype,
+        )
         return write_summary(out, fp, {"stage": "kd", "seconds": time.perf_counter() - start, **summary})
 
 
@@ -264,7 +302,9 @@ def stage_sft_more(cfg: DictConfig, sft: dict[str, Any], rows: list[dict[str, An
     overrides = _plain(cfg.condition.get("continue_sft")) or {}
     unknown = sorted(set(overrides) - set(cfg.sft))
     if unknown:
-        raise ValueError(f"condition.continue_sft keys {unknown} are not keys of the sft config; valid: {sorted(cfg.sft)}")
+        raise ValueError(
+            f"condition.continue_sft keys {unknown} are not keys of the sft config; valid: {sorted(cfg.sft)}"
+        )
     for key, value in overrides.items():  # how the continued SFT differs from the first (e.g. its learning rate)
         more.sft[key] = value
     more.sft.max_steps = extra
@@ -276,8 +316,10 @@ def stage_sft_more(cfg: DictConfig, sft: dict[str, Any], rows: list[dict[str, An
 # ---- rl --------------------------------------------------------------------------------------------
 def rl_rows(cfg: DictConfig, data_dir: Path) -> list[dict[str, Any]]:
     """GRPO prompts: every training problem as `{prompt, answer, id}` (the reward reads `answer`)."""
-    return [{"prompt": prompt_messages(p["question"]), "answer": p["final_answer"], "id": p["id"]}
-            for p in load_split(data_dir, "train")]
+    return [
+        {"prompt": prompt_messages(p["question"]), "answer": p["final_answer"], "id": p["id"]}
+        for p in load_split(data_dir, "train")
+    ]
 
 
 def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]:
@@ -292,8 +334,16 @@ def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]
             return read_summary(out)
         claim_stage_dir(out, fp)
         start = time.perf_counter()
-        summary = train_grpo(model_path, rl_rows(cfg, data_dir), out, _plain(cfg.rl), _plain(cfg.reward),
-                             seed=int(cfg.seed), report_to=report_to(cfg), dtype=cfg.model.dtype)
+        summary = train_grpo(
+            model_path,
+            rl_rows(cfg, data_dir),
+            out,
+            _plain(cfg.rl),
+            _plain(cfg.reward),
+            seed=int(cfg.seed),
+            report_to=report_to(cfg),
+            dtype=cfg.model.dtype,
+        )
         return write_summary(out, fp, {"stage": "rl", "seconds": time.perf_counter() - start, **summary})
 
 
@@ -301,8 +351,9 @@ def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]
 def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Path:
     """`redistill.samples_per_problem` completions per training problem sampled from the GRPO policy (the `hf`
     teacher backend with the policy as teacher), each verified against the gold: append-only, resumable."""
-    from sft.teachers.hf import HFTeacher, HFTeacherConfig
     from tqdm.auto import tqdm
+
+    from sft.teachers.hf import HFTeacher, HFTeacherConfig
 
     sampling = _plain(cfg.redistill.sampling)
     fp = fingerprint("policy_traces", policy_path, sampling, _plain(cfg.data), cfg.seed)
@@ -315,11 +366,18 @@ def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Pa
         import torch
 
         torch.manual_seed(int(cfg.seed))
-        teacher = HFTeacher(HFTeacherConfig(name_or_path=policy_path, n_paths=int(sampling["n_paths"]),
-                                            temperature=float(sampling["temperature"]), top_p=float(sampling["top_p"]),
-                                            max_new_tokens=int(sampling["max_new_tokens"]),
-                                            batch_size=int(sampling["batch_size"]), dtype=cfg.model.dtype,
-                                            compact_every=sampling.get("compact_every")))
+        teacher = HFTeacher(
+            HFTeacherConfig(
+                name_or_path=policy_path,
+                n_paths=int(sampling["n_paths"]),
+                temperature=float(sampling["temperature"]),
+                top_p=float(sampling["top_p"]),
+                max_new_tokens=int(sampling["max_new_tokens"]),
+                batch_size=int(sampling["batch_size"]),
+                dtype=cfg.model.dtype,
+                compact_every=sampling.get("compact_every"),
+            )
+        )
         teacher.name = "rl_policy"
         problems = load_split(data_dir, "train")
         if sampling.get("n_problems"):
@@ -328,15 +386,25 @@ def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Pa
             for record in tqdm(teacher.generate(problems, set(writer.done_keys)), desc="policy traces", unit="trace"):
                 writer.write(record)
         traces = read_jsonl(out / "traces.jsonl")
-        write_summary(out, fp, {"stage": "policy_traces", "policy": policy_path, "n_problems": len(problems),
-                                "n_traces": len(traces), "n_verified": sum(bool(t["verified"]) for t in traces),
-                                "problems_solved": len({t["problem_id"] for t in traces if t["verified"]}),
-                                "seconds": time.perf_counter() - start})
+        write_summary(
+            out,
+            fp,
+            {
+                "stage": "policy_traces",
+                "policy": policy_path,
+                "n_problems": len(problems),
+                "n_traces": len(traces),
+                "n_verified": sum(bool(t["verified"]) for t in traces),
+                "problems_solved": len({t["problem_id"] for t in traces if t["verified"]}),
+                "seconds": time.perf_counter() - start,
+            },
+        )
     return out
 
 
-def redistill_rows(cfg: DictConfig, policy_traces: Path, traces_dir: Path | None,
-                   data_dir: Path) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
+def redistill_rows(
+    cfg: DictConfig, policy_traces: Path, traces_dir: Path | None, data_dir: Path
+) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
     """The verified policy traces (exact duplicates dropped; every filter of `cfg.filters` when it is on), plus
     `redistill.mix_teacher` times as many teacher traces (filtered the same way) when that share is > 0; and the
     filters' report on the policy traces (None when filters are off)."""
@@ -361,8 +429,9 @@ def redistill_rows(cfg: DictConfig, policy_traces: Path, traces_dir: Path | None
     return trace_rows(kept), report
 
 
-def stage_redistill(cfg: DictConfig, base_path: str, policy_path: str, data_dir: Path,
-                    traces_dir: Path | None) -> dict[str, Any]:
+def stage_redistill(
+    cfg: DictConfig, base_path: str, policy_path: str, data_dir: Path, traces_dir: Path | None
+) -> dict[str, Any]:
     """Re-distillation, `redistill.rounds` times: sample the GRPO policy, keep its verified traces, SFT a fresh
     student from the base on them. Round r > 1 first runs GRPO from round r-1's student. Rounds before the last
     are evaluated here (`eval_round<r>`); the last round's student is the condition's model."""
@@ -374,16 +443,23 @@ def stage_redistill(cfg: DictConfig, base_path: str, policy_path: str, data_dir:
         policy_traces = stage_policy_traces(cfg, policy_path, data_dir)
         rows, report = redistill_rows(cfg, policy_traces, traces_dir, data_dir)
         if not rows:
-            raise RuntimeError(f"redistill round {r}: the policy {policy_path} solved no training problem; "
-                               "nothing to distil (raise redistill.sampling.n_paths or train GRPO longer)")
+            raise RuntimeError(
+                f"redistill round {r}: the policy {policy_path} solved no training problem; "
+                "nothing to distil (raise redistill.sampling.n_paths or train GRPO longer)"
+            )
         source = ["redistill", str(policy_traces), float(cfg.redistill.mix_teacher)]
         if cfg.filters.enabled:
             source.append(_plain(cfg.filters))
         sft = stage_sft(cfg, base_path, rows, source=source)
         student = sft["model_path"]
-        entry = {"round": r, "policy_path": policy_path, "n_rows": len(rows), "student_path": student,
-                 "sft_seconds": sft["seconds"], **{k: read_summary(policy_traces)[k] for k in
-                                                   ("n_traces", "n_verified", "problems_solved", "seconds")}}
+        entry = {
+            "round": r,
+            "policy_path": policy_path,
+            "n_rows": len(rows),
+            "student_path": student,
+            "sft_seconds": sft["seconds"],
+            **{k: read_summary(policy_traces)[k] for k in ("n_traces", "n_verified", "problems_solved", "seconds")},
+        }
         if report is not None:
             entry["filter_report"] = report
         if r < int(cfg.redistill.rounds) or cfg.redistill.eval_every_round:

@@ -7,6 +7,7 @@ that the summary was produced by that same config (its `config_fingerprint`), an
 seeds per condition with cost columns. A job without a matching summary is listed as missing, never dropped
 silently. `python -m launch.sweep_report <sweep_dir>` re-aggregates by hand.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,14 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
         summary = read_summary(run)
         benchmark = benchmark or f"{cfg.data.name} held-out (n={cfg.data.get('n_test', '?')})"
         if not summary or "accuracy" not in summary or summary.get("config_fingerprint") != config_fingerprint(cfg):
-            missing.append({"condition": str(cfg.condition.name), "seed": int(cfg.seed), "job_dir": str(job_dir),
-                            "reason": "no summary" if not summary else "summary from another config or incomplete"})
+            missing.append(
+                {
+                    "condition": str(cfg.condition.name),
+                    "seed": int(cfg.seed),
+                    "job_dir": str(job_dir),
+                    "reason": "no summary" if not summary else "summary from another config or incomplete",
+                }
+            )
             continue
         runs.setdefault(str(cfg.condition.name), {})[int(cfg.seed)] = summary
     names = [n for n in ORDER if n in runs] + sorted(n for n in runs if n not in ORDER)
@@ -67,9 +74,13 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
         by_seed = dict(sorted(runs[name].items()))
         rows = list(by_seed.values())
         mean, std = _mean_std([r["accuracy"] for r in rows])
-        entry = {"accuracy_mean": mean, "accuracy_std": std, "n_seeds": len(rows),
-                 "accuracy_by_seed": {str(s): r["accuracy"] for s, r in by_seed.items()},
-                 "n_eval": rows[0].get("n_eval")}
+        entry = {
+            "accuracy_mean": mean,
+            "accuracy_std": std,
+            "n_seeds": len(rows),
+            "accuracy_by_seed": {str(s): r["accuracy"] for s, r in by_seed.items()},
+            "n_eval": rows[0].get("n_eval"),
+        }
         for key in ("train_seconds", "wall_seconds", "gpu_hours", "price_usd", "cpu_core_hours"):
             values = [float(r[key]) for r in rows if r.get(key) is not None]
             entry[f"{key}_mean"] = statistics.fmean(values) if values else None
@@ -84,52 +95,77 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
                 if acc is not None:
                     round_accs.setdefault(int(entry_round["round"]), []).append(float(acc))
         if round_accs:
-            entry["rounds"] = [{"round": k, "accuracy_mean": _mean_std(v)[0], "accuracy_std": _mean_std(v)[1],
-                                "n_seeds": len(v)} for k, v in sorted(round_accs.items())]
+            entry["rounds"] = [
+                {"round": k, "accuracy_mean": _mean_std(v)[0], "accuracy_std": _mean_std(v)[1], "n_seeds": len(v)}
+                for k, v in sorted(round_accs.items())
+            ]
         learning = {str(s): r["rl_learning"] for s, r in by_seed.items() if r.get("rl_learning")}
         if learning:
             entry["rl_learning"] = learning
         table[name] = entry
-    return {"sweep_dir": str(sweep_dir), "benchmark": benchmark, "conditions": table, "missing": missing,
-            "n_jobs": sum(len(v) for v in runs.values()) + len(missing)}
+    return {
+        "sweep_dir": str(sweep_dir),
+        "benchmark": benchmark,
+        "conditions": table,
+        "missing": missing,
+        "n_jobs": sum(len(v) for v in runs.values()) + len(missing),
+    }
 
 
 def _learning_cell(seed: str, verdict: dict[str, Any]) -> str:
     if verdict.get("early") is None:
         return f"seed {seed} {verdict['verdict']}"
-    return (f"seed {seed} {verdict['verdict']} ({100 * verdict['early']:.1f} -> {100 * verdict['late']:.1f}%, "
-            f"t={verdict['t']:.1f})")
+    return (
+        f"seed {seed} {verdict['verdict']} ({100 * verdict['early']:.1f} -> {100 * verdict['late']:.1f}%, "
+        f"t={verdict['t']:.1f})"
+    )
 
 
 def markdown(results: dict[str, Any]) -> str:
     """The results as a markdown table (accuracy in %, mean ± std over seeds; costs per run, mean over seeds)."""
-    lines = [f"# Sweep results: {results['benchmark']}", "",
-             "| condition | accuracy % (mean ± std) | seeds | per seed | steps skipped % | train s | wall s | GPU-h | est. $ |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Sweep results: {results['benchmark']}",
+        "",
+        "| condition | accuracy % (mean ± std) | seeds | per seed | steps skipped % | train s | wall s | GPU-h | est. $ |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, e in results["conditions"].items():
         per_seed = ", ".join(f"{100 * v:.1f}" for v in e["accuracy_by_seed"].values())
         fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
         skipped = e.get("skipped_step_share_mean")
-        lines.append(f"| {name} | {100 * e['accuracy_mean']:.1f} ± {100 * e['accuracy_std']:.1f} | {e['n_seeds']} | "
-                     f"{per_seed} | {fmt(None if skipped is None else 100 * skipped, '.1f')} | "
-                     f"{fmt(e['train_seconds_mean'], '.0f')} | {fmt(e['wall_seconds_mean'], '.0f')} | "
-                     f"{fmt(e['gpu_hours_mean'], '.3f')} | {fmt(e['price_usd_mean'], '.2f')} |")
+        lines.append(
+            f"| {name} | {100 * e['accuracy_mean']:.1f} ± {100 * e['accuracy_std']:.1f} | {e['n_seeds']} | "
+            f"{per_seed} | {fmt(None if skipped is None else 100 * skipped, '.1f')} | "
+            f"{fmt(e['train_seconds_mean'], '.0f')} | {fmt(e['wall_seconds_mean'], '.0f')} | "
+            f"{fmt(e['gpu_hours_mean'], '.3f')} | {fmt(e['price_usd_mean'], '.2f')} |"
+        )
     rounds = {n: e["rounds"] for n, e in results["conditions"].items() if e.get("rounds")}
     for name, entries in rounds.items():
-        lines += ["", f"{name} by round: " + "; ".join(
-            f"round {r['round']}: {100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f} ({r['n_seeds']} seeds)"
-            for r in entries)]
+        lines += [
+            "",
+            f"{name} by round: "
+            + "; ".join(
+                f"round {r['round']}: {100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f} ({r['n_seeds']} seeds)"  # noqa: E501
+                for r in entries
+            ),
+        ]
     learning = {n: e["rl_learning"] for n, e in results["conditions"].items() if e.get("rl_learning")}
     if learning:
-        lines += ["", "GRPO training pass rate, first -> last third of the run (rl.learning_check; flat = inside the noise):"]
+        lines += [
+            "",
+            "GRPO training pass rate, first -> last third of the run (rl.learning_check; flat = inside the noise):",
+        ]
     for name, by_seed in learning.items():
         lines.append(f"- {name}: " + "; ".join(_learning_cell(seed, v) for seed, v in by_seed.items()))
     if results["missing"]:
         lines += ["", "Missing or failed runs (not in the table):"]
         lines += [f"- {m['condition']} seed {m['seed']}: {m['reason']} ({m['job_dir']})" for m in results["missing"]]
-    lines += ["", "Steps skipped: share of held-out completions with a line that folds two or more operations "
-              "(eval.trace_shape). Wall s and costs charge every stage a run used after its start model (shared stages "
-              "included); GPU-h = wall h × GPUs held, est. $ = GPU-h × cost.price_per_gpu_hour."]
+    lines += [
+        "",
+        "Steps skipped: share of held-out completions with a line that folds two or more operations "
+        "(eval.trace_shape). Wall s and costs charge every stage a run used after its start model (shared stages "
+        "included); GPU-h = wall h × GPUs held, est. $ = GPU-h × cost.price_per_gpu_hour.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -146,8 +182,13 @@ def plot(results: dict[str, Any], png: Path) -> None:
     means = [100 * e["accuracy_mean"] for e in entries]
     bars = ax.bar(names, means, yerr=[100 * e["accuracy_std"] for e in entries], capsize=4, color="#4C72B0", alpha=0.85)
     for i, e in enumerate(entries):
-        ax.scatter([i] * len(e["accuracy_by_seed"]), [100 * v for v in e["accuracy_by_seed"].values()],
-                   color="black", s=12, zorder=3)
+        ax.scatter(
+            [i] * len(e["accuracy_by_seed"]),
+            [100 * v for v in e["accuracy_by_seed"].values()],
+            color="black",
+            s=12,
+            zorder=3,
+        )
     ax.bar_label(bars, labels=[f"{m:.1f}" for m in means], padding=2)
     ax.set_ylabel("accuracy (%), mean ± std over seeds")
     ax.set_ylim(0, max(100.0, max(means, default=0) * 1.2))

@@ -7,11 +7,13 @@ math-verify checks the arithmetic *inside* a trace. Model output is hostile text
 regular expression and a four-operation evaluator on `Fraction`s (never `eval`), numbers are capped in length,
 and only the first `max_equations` equations are checked, so a reward call is linear in the text and cannot hang.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 from .trl_rewards import completion_text
 
@@ -78,8 +80,9 @@ def _prompt_text(prompt: Any) -> str:
     return ""
 
 
-def make_arithmetic_reward(grounded: bool = True, no_equation: float = 0.0, max_equations: int = 64,
-                           name: str = "arithmetic_reward") -> Callable[..., list]:
+def make_arithmetic_reward(
+    grounded: bool = True, no_equation: float = 0.0, max_equations: int = 64, name: str = "arithmetic_reward"
+) -> Callable[..., list]:
     """Reward = share of the completion's distinct equations that hold (`no_equation` when it writes none).
     `grounded`: an equation also needs every operand to be a number of the prompt or an earlier result (so
     correct but irrelevant equations, `1 + 1 = 2`, earn nothing; without `prompts` only the arithmetic is

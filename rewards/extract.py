@@ -156,7 +156,7 @@ def clean_answer(ans: str) -> str | None:
 
 def _from_phrase(text: str) -> str | None:
     last = None
-    for last in _PHRASE.finditer(text):
+    for last in _PHRASE.finditer(text):  # noqa: B007 (keeps the last match)
         pass
     if last is None:
         return None
@@ -187,7 +187,7 @@ def _answer_from_visible(visible: str) -> str | None:
     if tagged is not None:
         return clean_answer(tagged)
     hashes = None
-    for hashes in _HASHES.finditer(visible):
+    for hashes in _HASHES.finditer(visible):  # noqa: B007 (keeps the last match)
         pass
     if hashes is not None:
         return clean_answer(hashes.group(1))
@@ -218,7 +218,7 @@ def extract_final_answer(text: str, last_number_fallback: bool = False) -> str |
     ans = _answer_from_visible(visible)
     if ans is None and last_number_fallback:
         last = None
-        for last in _LAST_NUMBER.finditer(visible[-2000:]):
+        for last in _LAST_NUMBER.finditer(visible[-2000:]):  # noqa: B007 (keeps the last match)
             pass
         if last is not None:
             ans = clean_answer(last.group(0))

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .extract import MAX_ANSWER_CHARS, match_braces, clean_answer, extract_final_answer, parse_gold
+from .extract import MAX_ANSWER_CHARS, clean_answer, extract_final_answer, match_braces, parse_gold
 from .fast_path import is_non_scalar, numbers_equal, parse_number, structural_key
 from .metrics import STATS
 from .symbolic import symbolic_check

@@ -5,10 +5,12 @@ TRL decodes completions with `skip_special_tokens=True` and ends a completion at
 ids; a Qwen3 *base* tokenizer's eos is `<|endoftext|>` while a chat turn ends with `<|im_end|>`. Everything
 here works on any tokenizer that uses ChatML (`<|im_end|>`) and is a no-op on one that does not.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 END_OF_TURN = "<|im_end|>"
@@ -51,14 +53,19 @@ def check_think_tags(tokenizer: Any) -> None:
         special = [t for t in (THINK_OPEN, THINK_CLOSE) if t in getattr(tokenizer, "all_special_tokens", [])]
         raise ChatAlignmentError(
             f"the tokenizer's decode(skip_special_tokens=True) drops the think tags ({decoded!r}); {special or 'they'} "
-            "must be normal added tokens (special=False), or the format reward never sees them")
+            "must be normal added tokens (special=False), or the format reward never sees them"
+        )
 
 
 def prompt_opens_think(tokenizer: Any, chat_template_kwargs: Mapping[str, Any] | None = None) -> bool:
     """True when the chat template's generation prompt already ends with `<think>` (Qwen3 thinking-only models):
     completions then hold only the thinking's body and its closing tag."""
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "1+1?"}], tokenize=False,
-                                             add_generation_prompt=True, **dict(chat_template_kwargs or {}))
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "1+1?"}],
+        tokenize=False,
+        add_generation_prompt=True,
+        **dict(chat_template_kwargs or {}),
+    )
     return rendered.rstrip().endswith(THINK_OPEN)
 
 

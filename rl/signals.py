@@ -14,12 +14,14 @@ Added here, per group of `num_generations` completions of one prompt (exact: max
   pass-rate filter would act on);
 * optionally one JSONL line per generation batch `{step, func, ids, rewards}` (the data order, for resume checks).
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 
 def group_stats(rewards: Sequence[float | None], group_size: int, solved_above: float = 0.5) -> dict[str, float] | None:
@@ -31,7 +33,7 @@ def group_stats(rewards: Sequence[float | None], group_size: int, solved_above: 
     rates = []
     n_groups = 0
     for start in range(0, len(rewards), group_size):
-        group = [r for r in rewards[start:start + group_size] if r is not None and not math.isnan(r)]
+        group = [r for r in rewards[start : start + group_size] if r is not None and not math.isnan(r)]
         if not group:
             continue
         n_groups += 1
@@ -42,28 +44,50 @@ def group_stats(rewards: Sequence[float | None], group_size: int, solved_above: 
         solved_none += rate == 0.0
     if not n_groups:
         return None
-    return {"zero_std_frac": zero_std / n_groups, "solved_all_frac": solved_all / n_groups,
-            "solved_none_frac": solved_none / n_groups, "pass_rate": sum(rates) / n_groups}
+    return {
+        "zero_std_frac": zero_std / n_groups,
+        "solved_all_frac": solved_all / n_groups,
+        "solved_none_frac": solved_none / n_groups,
+        "pass_rate": sum(rates) / n_groups,
+    }
 
 
 def _prompt_groups_aligned(prompts: Sequence[Any] | None, group_size: int) -> bool:
     if prompts is None:
         return True
-    return all(prompts[s] == prompts[s + k] for s in range(0, len(prompts), group_size) for k in range(1, group_size)
-               if s + k < len(prompts))
+    return all(
+        prompts[s] == prompts[s + k]
+        for s in range(0, len(prompts), group_size)
+        for k in range(1, group_size)
+        if s + k < len(prompts)
+    )
 
 
-def with_signals(func: Callable[..., list], group_size: int, *, solved_above: float = 0.5,
-                 rollout_log: str | Path | None = None, id_key: str = "id") -> Callable[..., list]:
+def with_signals(
+    func: Callable[..., list],
+    group_size: int,
+    *,
+    solved_above: float = 0.5,
+    rollout_log: str | Path | None = None,
+    id_key: str = "id",
+) -> Callable[..., list]:
     """`func` with the same name and outputs that also logs the group statistics above through TRL's `log_metric`
     (and appends its rewards to `rollout_log` when given)."""
-    return wrap_reward_funcs([func], [1.0], group_size, solved_above=solved_above, rollout_log=rollout_log,
-                             id_key=id_key, log_total=False)[0]
+    return wrap_reward_funcs(
+        [func], [1.0], group_size, solved_above=solved_above, rollout_log=rollout_log, id_key=id_key, log_total=False
+    )[0]
 
 
-def wrap_reward_funcs(funcs: Sequence[Callable[..., list]], weights: Sequence[float], group_size: int, *,
-                      solved_above: float = 0.5, rollout_log: str | Path | None = None, id_key: str = "id",
-                      log_total: bool = True) -> list[Callable[..., list]]:
+def wrap_reward_funcs(
+    funcs: Sequence[Callable[..., list]],
+    weights: Sequence[float],
+    group_size: int,
+    *,
+    solved_above: float = 0.5,
+    rollout_log: str | Path | None = None,
+    id_key: str = "id",
+    log_total: bool = True,
+) -> list[Callable[..., list]]:
     """Each of `funcs` wrapped (same name, same outputs) to log its group statistics; the last one also logs the
     weighted total's `signals/reward/zero_std_frac` (TRL calls reward functions in order on the same batch)."""
     log_path = Path(rollout_log) if rollout_log else None
@@ -84,16 +108,23 @@ def wrap_reward_funcs(funcs: Sequence[Callable[..., list]], weights: Sequence[fl
                 seen.clear()
             seen[name] = list(rewards)
             if log_total and index == len(funcs) - 1 and callable(log_metric) and aligned and set(seen) == set(names):
-                total = [None if all(seen[n][i] is None for n in names)  # TRL: nansum; unscorable if all None
-                         else sum(w * seen[n][i] for n, w in zip(names, weights) if seen[n][i] is not None)
-                         for i in range(len(rewards))]
+                total = [
+                    None
+                    if all(seen[n][i] is None for n in names)  # TRL: nansum; unscorable if all None
+                    else sum(w * seen[n][i] for n, w in zip(names, weights) if seen[n][i] is not None)
+                    for i in range(len(rewards))
+                ]
                 stats = group_stats(total, group_size, solved_above)
                 if stats:
                     log_metric("signals/reward/zero_std_frac", stats["zero_std_frac"])
             if log_path is not None:
                 state = kwargs.get("trainer_state")
-                record = {"step": getattr(state, "global_step", None), "func": name,
-                          "ids": list(kwargs.get(id_key) or []), "rewards": list(rewards)}
+                record = {
+                    "step": getattr(state, "global_step", None),
+                    "func": name,
+                    "ids": list(kwargs.get(id_key) or []),
+                    "rewards": list(rewards),
+                }
                 with open(log_path, "a") as handle:
                     handle.write(json.dumps(record) + "\n")
             return rewards

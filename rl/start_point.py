@@ -1,5 +1,6 @@
 """Where GRPO starts: a full model folder or hub id as it is, or a PEFT adapter folder merged into its base first
 (so a LoRA GRPO run trains a new adapter on top of the merged SFT model, never on top of the SFT adapter)."""
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,9 @@ def resolve_start(model_path: str, out_dir: str | Path, dtype: str = "float32") 
 
     base = json.loads((Path(model_path) / "adapter_config.json").read_text()).get("base_model_name_or_path")
     if not base:
-        raise ValueError(f"adapter {model_path!r} names no base_model_name_or_path; merge it first or pass the full model")
+        raise ValueError(
+            f"adapter {model_path!r} names no base_model_name_or_path; merge it first or pass the full model"
+        )
     log.info("start point: merging adapter %s into %s", model_path, base)
     model = PeftModel.from_pretrained(load_model(base, dtype=dtype), model_path).merge_and_unload()
     model.save_pretrained(str(merged))

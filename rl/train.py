@@ -7,13 +7,15 @@ resumes from at the same step with the same data order. The finished model and t
 `<out_dir>/final`, loadable by path. The summary's `learning` block says whether the training pass rate rose
 (rl.learning_check); a flat or falling one is logged as a warning.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from data.hub import load_model, load_tokenizer
 from rl.chat_alignment import adapt_reward_spec, align_eos, check_think_tags, keep_raw_completions, prompt_opens_think
@@ -26,8 +28,12 @@ from sft.train import last_checkpoint, lora_config
 log = logging.getLogger(__name__)
 
 
-def check_rows(rows: Sequence[Mapping[str, Any]], tokenizer: Any, max_prompt_length: int | None,
-               chat_template_kwargs: Mapping[str, Any] | None = None) -> int:
+def check_rows(
+    rows: Sequence[Mapping[str, Any]],
+    tokenizer: Any,
+    max_prompt_length: int | None,
+    chat_template_kwargs: Mapping[str, Any] | None = None,
+) -> int:
     """ValueError for a row without `prompt` / `answer` or a prompt over `max_prompt_length` tokens; returns the
     longest prompt's length."""
     if not rows:
@@ -37,18 +43,28 @@ def check_rows(rows: Sequence[Mapping[str, Any]], tokenizer: Any, max_prompt_len
         missing = [k for k in ("prompt", "answer") if k not in row]
         if missing:
             raise ValueError(f"GRPO row {i} lacks {missing}; rows need 'prompt' (chat messages) and 'answer' (gold)")
-        text = tokenizer.apply_chat_template(list(row["prompt"]), tokenize=False, add_generation_prompt=True,
-                                             **dict(chat_template_kwargs or {}))
+        text = tokenizer.apply_chat_template(
+            list(row["prompt"]), tokenize=False, add_generation_prompt=True, **dict(chat_template_kwargs or {})
+        )
         n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
         if max_prompt_length and n > max_prompt_length:
-            raise ValueError(f"GRPO row {i} (id {row.get('id')!r}) has a {n}-token prompt > rl.max_prompt_length="
-                             f"{max_prompt_length}; raise it or drop long prompts")
+            raise ValueError(
+                f"GRPO row {i} (id {row.get('id')!r}) has a {n}-token prompt > rl.max_prompt_length="
+                f"{max_prompt_length}; raise it or drop long prompts"
+            )
         longest = max(longest, n)
     return longest
 
 
-def _filter_prompts(model: Any, tokenizer: Any, rows: list[dict[str, Any]], cfg: Mapping[str, Any],
-                    reward_spec: Mapping[str, Any], out_dir: Path, seed: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _filter_prompts(
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict[str, Any]],
+    cfg: Mapping[str, Any],
+    reward_spec: Mapping[str, Any],
+    out_dir: Path,
+    seed: int,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from rewards import build_reward_funcs
     from rl.prompt_filter import cached_pass_rates, filter_rows, measure_pass_rates, summarize
 
@@ -58,11 +74,23 @@ def _filter_prompts(model: Any, tokenizer: Any, rows: list[dict[str, Any]], cfg:
     if not correctness:
         raise ValueError("rl.prompt_filter needs a 'correctness' reward in the reward spec")
     (reward,), _ = build_reward_funcs({**reward_spec, "funcs": correctness})
-    rates = cached_pass_rates(out_dir / "pass_rates.jsonl", candidates, lambda: measure_pass_rates(
-        model, tokenizer, candidates, reward, n_samples=int(pf["n_samples"]),
-        max_new_tokens=int(cfg["max_completion_length"]), temperature=float(cfg.get("temperature", 1.0)),
-        top_p=float(cfg.get("top_p", 1.0)), batch_size=int(pf.get("batch_size", 64)),
-        chat_template_kwargs=cfg.get("chat_template_kwargs"), seed=seed))
+    rates = cached_pass_rates(
+        out_dir / "pass_rates.jsonl",
+        candidates,
+        lambda: measure_pass_rates(
+            model,
+            tokenizer,
+            candidates,
+            reward,
+            n_samples=int(pf["n_samples"]),
+            max_new_tokens=int(cfg["max_completion_length"]),
+            temperature=float(cfg.get("temperature", 1.0)),
+            top_p=float(cfg.get("top_p", 1.0)),
+            batch_size=int(pf.get("batch_size", 64)),
+            chat_template_kwargs=cfg.get("chat_template_kwargs"),
+            seed=seed,
+        ),
+    )
     kept = filter_rows(candidates, rates, pf.get("drop_pass_rates", (0.0, 1.0)))
     stats = {**summarize(rates), "n_measured": len(candidates), "n_kept": len(kept)}
     log.info("prompt filter: %s", stats)
@@ -75,9 +103,19 @@ def _checkpoint_step(checkpoint: str | Path) -> int:
     return int(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"])
 
 
-def build_trainer(model_path: str, rows: list[dict[str, Any]], out_dir: str | Path, cfg: Mapping[str, Any],
-                  reward_spec: Mapping[str, Any], *, seed: int = 0, report_to: str = "none", dtype: str = "float32",
-                  use_cpu: bool | None = None, callbacks: Sequence[Any] | None = None) -> tuple[Any, dict[str, Any]]:
+def build_trainer(
+    model_path: str,
+    rows: list[dict[str, Any]],
+    out_dir: str | Path,
+    cfg: Mapping[str, Any],
+    reward_spec: Mapping[str, Any],
+    *,
+    seed: int = 0,
+    report_to: str = "none",
+    dtype: str = "float32",
+    use_cpu: bool | None = None,
+    callbacks: Sequence[Any] | None = None,
+) -> tuple[Any, dict[str, Any]]:
     """The configured `GRPOTrainer` (start point resolved, Qwen3 chat alignment applied, prompts checked and
     optionally pass-rate filtered, rewards wrapped with signals) and facts for the summary."""
     from datasets import Dataset
@@ -108,25 +146,67 @@ def build_trainer(model_path: str, rows: list[dict[str, Any]], out_dir: str | Pa
     rollout_log = out_dir / "rollouts.jsonl" if cfg.get("log_rollouts", False) else None
     funcs = wrap_reward_funcs(funcs, weights, int(cfg["num_generations"]), rollout_log=rollout_log)
     max_model_length = (cfg.get("max_prompt_length") or longest) + int(cfg["max_completion_length"])
-    args = build_grpo_config(cfg, out_dir, report_to=report_to, seed=seed, reward_weights=weights, use_cpu=use_cpu,
-                             max_model_length=max_model_length)
+    args = build_grpo_config(
+        cfg,
+        out_dir,
+        report_to=report_to,
+        seed=seed,
+        reward_weights=weights,
+        use_cpu=use_cpu,
+        max_model_length=max_model_length,
+    )
     peft_config = lora_config(cfg["lora"]) if cfg.get("lora") else None
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows),
-                          processing_class=tokenizer, peft_config=peft_config, callbacks=list(callbacks or []))
-    info = {"start_path": start_path, "n_rows": len(rows), "eos_token_ids": eos_ids, "prompt_opens_think": opens_think,
-            "prompt_filter": filter_stats, "reward_funcs": [f.__name__ for f in funcs], "reward_weights": weights,
-            "lora": peft_config is not None, "response_template": response_template}
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=funcs,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=list(callbacks or []),
+    )
+    info = {
+        "start_path": start_path,
+        "n_rows": len(rows),
+        "eos_token_ids": eos_ids,
+        "prompt_opens_think": opens_think,
+        "prompt_filter": filter_stats,
+        "reward_funcs": [f.__name__ for f in funcs],
+        "reward_weights": weights,
+        "lora": peft_config is not None,
+        "response_template": response_template,
+    }
     return trainer, info
 
 
-def train_grpo(model_path: str, rows: list[dict[str, Any]], out_dir: str | Path, cfg: Mapping[str, Any],
-               reward_spec: Mapping[str, Any], *, seed: int = 0, report_to: str = "none", dtype: str = "float32",
-               use_cpu: bool | None = None, callbacks: Sequence[Any] | None = None) -> dict[str, Any]:
+def train_grpo(
+    model_path: str,
+    rows: list[dict[str, Any]],
+    out_dir: str | Path,
+    cfg: Mapping[str, Any],
+    reward_spec: Mapping[str, Any],
+    *,
+    seed: int = 0,
+    report_to: str = "none",
+    dtype: str = "float32",
+    use_cpu: bool | None = None,
+    callbacks: Sequence[Any] | None = None,
+) -> dict[str, Any]:
     """GRPO-train `model_path` on `rows`; resumes from the last checkpoint in `out_dir`; returns a summary whose
     `model_path` is `<out_dir>/final` (LoRA merged)."""
     out_dir = Path(out_dir)
-    trainer, info = build_trainer(model_path, rows, out_dir, cfg, reward_spec, seed=seed, report_to=report_to,
-                                  dtype=dtype, use_cpu=use_cpu, callbacks=callbacks)
+    trainer, info = build_trainer(
+        model_path,
+        rows,
+        out_dir,
+        cfg,
+        reward_spec,
+        seed=seed,
+        report_to=report_to,
+        dtype=dtype,
+        use_cpu=use_cpu,
+        callbacks=callbacks,
+    )
     resume = last_checkpoint(out_dir / "checkpoints")
     if resume:
         log.info("GRPO: resuming from %s", resume)
@@ -160,8 +240,13 @@ def train_grpo(model_path: str, rows: list[dict[str, Any]], out_dir: str | Path,
     (log.warning if learning["verdict"] in ("flat", "declining") else log.info)(describe(learning))
     (out_dir / "log_history.json").write_text(json.dumps(history, indent=1, default=str))
     return {
-        "model_path": str(final_dir), "steps": trainer.state.global_step, "train_seconds": train_seconds,
-        "resumed_from": resume, "train_loss": training_loss, **info,
-        "first_log": train_logs[0] if train_logs else None, "last_log": train_logs[-1] if train_logs else None,
+        "model_path": str(final_dir),
+        "steps": trainer.state.global_step,
+        "train_seconds": train_seconds,
+        "resumed_from": resume,
+        "train_loss": training_loss,
+        **info,
+        "first_log": train_logs[0] if train_logs else None,
+        "last_log": train_logs[-1] if train_logs else None,
         "learning": learning,
     }

@@ -3,13 +3,15 @@ the vLLM backend cannot run here (no CUDA, vllm not installed or outside TRL's s
 
 vllm itself is never imported here: only its presence and version are checked, so this module is safe on CPU.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import socket
 import time
+from collections.abc import Mapping
 from importlib import metadata
-from typing import Any, Mapping
+from typing import Any
 
 BACKENDS = ("hf", "vllm")
 VLLM_MODES = ("colocate", "server")
@@ -35,12 +37,14 @@ def check_vllm_installed() -> str:
         raise GenerationBackendError(
             "rl.generation.backend=vllm but the 'vllm' package is not installed on this machine "
             f"(TRL 1.16 supports vllm {VLLM_SUPPORTED[0]}-{VLLM_SUPPORTED[1]}; it needs a CUDA GPU). "
-            "Install it on a GPU machine, or use the HF backend: rl=grpo (rl.generation.backend=hf)")
+            "Install it on a GPU machine, or use the HF backend: rl=grpo (rl.generation.backend=hf)"
+        )
     version = metadata.version("vllm")
     low, high = (_version_tuple(v) for v in VLLM_SUPPORTED)
     if not low <= _version_tuple(version) <= high:
         raise GenerationBackendError(
-            f"vllm {version} is installed but TRL 1.16 supports vllm {VLLM_SUPPORTED[0]}-{VLLM_SUPPORTED[1]}")
+            f"vllm {version} is installed but TRL 1.16 supports vllm {VLLM_SUPPORTED[0]}-{VLLM_SUPPORTED[1]}"
+        )
     return version
 
 
@@ -55,12 +59,19 @@ def check_server(host: str, port: int, wait_s: float = 0.0) -> None:
             if time.monotonic() >= deadline:
                 raise GenerationBackendError(
                     f"rl.generation.vllm_mode=server but nothing answers at {host}:{port} after {wait_s:.0f} s "
-                    f"({error}). Start the server first: bash launch/vllm_serve.sh <model_path> <gpu> {port}") from None
+                    f"({error}). Start the server first: bash launch/vllm_serve.sh <model_path> <gpu> {port}"
+                ) from None
             time.sleep(2.0)
 
 
-def generation_kwargs(gen: Mapping[str, Any] | None, *, use_cpu: bool, cuda_available: bool | None = None,
-                      max_model_length: int | None = None, check_server_up: bool = True) -> dict[str, Any]:
+def generation_kwargs(
+    gen: Mapping[str, Any] | None,
+    *,
+    use_cpu: bool,
+    cuda_available: bool | None = None,
+    max_model_length: int | None = None,
+    check_server_up: bool = True,
+) -> dict[str, Any]:
     """GRPOConfig kwargs for the configured backend (validated); `{"use_vllm": False}` for the HF backend."""
     gen = dict(gen or {"backend": "hf"})
     backend = gen.get("backend", "hf")
@@ -78,10 +89,12 @@ def generation_kwargs(gen: Mapping[str, Any] | None, *, use_cpu: bool, cuda_avai
     if use_cpu or not cuda_available:
         raise GenerationBackendError(
             "rl.generation.backend=vllm needs a CUDA GPU and this run is on CPU "
-            "(vLLM's PyPI wheel cannot run on CPU). Use the HF backend here: rl=grpo (rl.generation.backend=hf)")
+            "(vLLM's PyPI wheel cannot run on CPU). Use the HF backend here: rl=grpo (rl.generation.backend=hf)"
+        )
     check_vllm_installed()
     kwargs: dict[str, Any] = {
-        "use_vllm": True, "vllm_mode": mode,
+        "use_vllm": True,
+        "vllm_mode": mode,
         "vllm_importance_sampling_correction": bool(gen.get("vllm_importance_sampling_correction", True)),
     }
     if mode == "colocate":
@@ -96,6 +109,5 @@ def generation_kwargs(gen: Mapping[str, Any] | None, *, use_cpu: bool, cuda_avai
         timeout = float(gen.get("vllm_server_timeout", 240.0))
         if check_server_up:  # a server still loading its model gets the same grace period TRL gives it
             check_server(host, port, wait_s=timeout)
-        kwargs.update(vllm_server_host=host, vllm_server_port=port,
-                      vllm_server_timeout=timeout)
+        kwargs.update(vllm_server_host=host, vllm_server_port=port, vllm_server_timeout=timeout)
     return kwargs

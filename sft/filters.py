@@ -7,11 +7,13 @@ answer after it), `length` (token bounds on `tokens_out`, or whitespace words wh
 kept trace), `decontam` (the problem shares an n-gram with an eval question). A record dropped by one filter
 is not seen by later ones, so the counts add up to the number dropped.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 _WORD = re.compile(r"\w+")
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
@@ -40,7 +42,7 @@ class FilterConfig:
             raise ValueError(f"max_tokens {self.max_tokens} < min_tokens {self.min_tokens}")
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> "FilterConfig":
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> FilterConfig:
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(cfg) - valid)
         if unknown:
@@ -57,7 +59,7 @@ def ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
     """Word n-grams; a text shorter than n gives itself as one gram."""
     if len(words) < n:
         return {tuple(words)} if words else set()
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def jaccard(a: set, b: set) -> float:
@@ -85,8 +87,11 @@ def n_tokens(record: Mapping[str, Any]) -> int:
     return int(value) if value is not None else len(record["trace"].split())
 
 
-def apply_filters(records: Iterable[Mapping[str, Any]], cfg: FilterConfig | Mapping[str, Any] | None = None,
-                  eval_questions: Iterable[str] = ()) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def apply_filters(
+    records: Iterable[Mapping[str, Any]],
+    cfg: FilterConfig | Mapping[str, Any] | None = None,
+    eval_questions: Iterable[str] = (),
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The records that pass every enabled filter, and `{n_in, n_kept, <filter>: n_dropped, ...}`."""
     config = cfg if isinstance(cfg, FilterConfig) else FilterConfig.from_mapping(cfg or {})
     report = {"n_in": 0, **{name: 0 for name in FILTERS}}

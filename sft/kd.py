@@ -26,21 +26,32 @@ to `<out_dir>/final`, loadable by path, and a summary like `train_sft`'s is retu
 full-vocabulary logits are materialised (on completion positions), so at 1.7B scale keep the micro-batch small
 and use `gradient_accumulation_steps`.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import functools
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from data.hub import load_model, load_tokenizer
 from sft.train import build_sft_config, last_checkpoint, lora_config
 
 # Keys of the `kd` block (conf/kd/default.yaml), all required.
-KD_KEYS = ("teacher", "temperature", "alpha", "beta", "lmbda", "seq_kd", "sample_temperature", "max_new_tokens",
-           "cross_tokenizer")
+KD_KEYS = (
+    "teacher",
+    "temperature",
+    "alpha",
+    "beta",
+    "lmbda",
+    "seq_kd",
+    "sample_temperature",
+    "max_new_tokens",
+    "cross_tokenizer",
+)
 
 
 class TokenizerMismatchError(ValueError):
@@ -62,10 +73,12 @@ class KDSettings:
     cross_tokenizer: bool
 
     @classmethod
-    def from_cfg(cls, kd: Mapping[str, Any] | None) -> "KDSettings":
+    def from_cfg(cls, kd: Mapping[str, Any] | None) -> KDSettings:
         """Validate a `kd` block: every key known and present, every value in range (errors name the bad one)."""
         if not kd:
-            raise ValueError(f"the training config has no 'kd' block (the kd group, conf/kd/default.yaml); keys: {list(KD_KEYS)}")
+            raise ValueError(
+                f"the training config has no 'kd' block (the kd group, conf/kd/default.yaml); keys: {list(KD_KEYS)}"
+            )
         unknown = sorted(set(kd) - set(KD_KEYS))
         if unknown:
             raise ValueError(f"unknown kd key(s) {unknown}; valid keys: {list(KD_KEYS)}")
@@ -83,14 +96,22 @@ class KDSettings:
         for key in ("seq_kd", "cross_tokenizer"):
             if not isinstance(kd[key], bool):
                 raise ValueError(f"kd.{key}={kd[key]!r} is not a boolean; valid: true or false")
-        return cls(teacher=kd["teacher"], temperature=float(kd["temperature"]), alpha=float(kd["alpha"]),
-                   beta=float(kd["beta"]), lmbda=float(kd["lmbda"]), seq_kd=kd["seq_kd"],
-                   sample_temperature=float(kd["sample_temperature"]), max_new_tokens=int(kd["max_new_tokens"]),
-                   cross_tokenizer=kd["cross_tokenizer"])
+        return cls(
+            teacher=kd["teacher"],
+            temperature=float(kd["temperature"]),
+            alpha=float(kd["alpha"]),
+            beta=float(kd["beta"]),
+            lmbda=float(kd["lmbda"]),
+            seq_kd=kd["seq_kd"],
+            sample_temperature=float(kd["sample_temperature"]),
+            max_new_tokens=int(kd["max_new_tokens"]),
+            cross_tokenizer=kd["cross_tokenizer"],
+        )
 
 
-def vocab_differences(student_tokenizer: Any, teacher_tokenizer: Any, student_vocab_size: int,
-                      teacher_vocab_size: int) -> list[str]:
+def vocab_differences(
+    student_tokenizer: Any, teacher_tokenizer: Any, student_vocab_size: int, teacher_vocab_size: int
+) -> list[str]:
     """What stops token-level KD on a shared vocabulary: differing logit widths (config `vocab_size`) or a
     differing token→id map. Empty when the pair is compatible."""
     problems = []
@@ -104,19 +125,27 @@ def vocab_differences(student_tokenizer: Any, teacher_tokenizer: Any, student_vo
         problems.append(
             f"token->id map differs ({len(student_vocab)} vs {len(teacher_vocab)} tokens; {len(only_student)} only in "
             f"the student e.g. {only_student[:3]}, {len(only_teacher)} only in the teacher e.g. {only_teacher[:3]}, "
-            f"{len(moved)} shared tokens with different ids e.g. {moved[:3]})")
+            f"{len(moved)} shared tokens with different ids e.g. {moved[:3]})"
+        )
     return problems
 
 
-def check_same_vocab(student_path: str, teacher_path: str, student_tokenizer: Any, teacher_tokenizer: Any,
-                     student_vocab_size: int, teacher_vocab_size: int) -> None:
+def check_same_vocab(
+    student_path: str,
+    teacher_path: str,
+    student_tokenizer: Any,
+    teacher_tokenizer: Any,
+    student_vocab_size: int,
+    teacher_vocab_size: int,
+) -> None:
     """Raise `TokenizerMismatchError` naming both models and what differs when they do not share a vocabulary."""
     problems = vocab_differences(student_tokenizer, teacher_tokenizer, student_vocab_size, teacher_vocab_size)
     if problems:
         raise TokenizerMismatchError(
             f"student {student_path!r} and teacher {teacher_path!r} do not share a vocabulary: {'; '.join(problems)}. "
             "Same-tokenizer KD compares the two next-token distributions id by id; for a teacher with another "
-            "tokenizer set kd.cross_tokenizer=true (GOLD's ULD loss aligns the tokenizations by bytes)")
+            "tokenizer set kd.cross_tokenizer=true (GOLD's ULD loss aligns the tokenizations by bytes)"
+        )
 
 
 def kd_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -126,8 +155,10 @@ def kd_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for i, row in enumerate(rows):
         prompt, completion = row.get("prompt"), row.get("completion")
         if not isinstance(prompt, list) or not isinstance(completion, list):
-            raise ValueError(f"KD row {i} has keys {sorted(row)}; valid: conversational prompt-completion rows "
-                             "{'prompt': [messages], 'completion': [messages]}")
+            raise ValueError(
+                f"KD row {i} has keys {sorted(row)}; valid: conversational prompt-completion rows "
+                "{'prompt': [messages], 'completion': [messages]}"
+            )
         if len(completion) != 1 or completion[0].get("role") != "assistant":
             roles = [m.get("role") for m in completion]
             raise ValueError(f"KD row {i} has completion roles {roles}; valid: exactly one assistant message")
@@ -159,8 +190,9 @@ def _gkd_trainer_cls() -> type:
             student = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
             self.teacher_model.eval()
             with torch.no_grad():
-                teacher = self.teacher_model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                                             use_cache=False)
+                teacher = self.teacher_model(
+                    input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False
+                )
             # logits at position i predict token i + 1; labels are -100 on prompt and padding
             labels = inputs["labels"][:, 1:]
             mask = labels != -100
@@ -169,11 +201,17 @@ def _gkd_trainer_cls() -> type:
             student_logits = student.logits[:, :-1, :][mask]
             teacher_logits = teacher.logits[:, :-1, :][mask].to(student_logits.dtype)
             temperature = self.kd_temperature
-            kd_sum = self.generalized_jsd_loss(student_logits, teacher_logits, beta=self.beta, temperature=temperature,
-                                               reduction="sum") * temperature**2
+            kd_sum = (
+                self.generalized_jsd_loss(
+                    student_logits, teacher_logits, beta=self.beta, temperature=temperature, reduction="sum"
+                )
+                * temperature**2
+            )
             ce_sum = F.cross_entropy(student_logits.float(), labels[mask], reduction="sum")
             denom = n_local if num_items_in_batch is None else num_items_in_batch
-            loss = (self.alpha * kd_sum + (1.0 - self.alpha) * ce_sum) / torch.as_tensor(denom).to(kd_sum.device).clamp(min=1)
+            loss = (self.alpha * kd_sum + (1.0 - self.alpha) * ce_sum) / torch.as_tensor(denom).to(kd_sum.device).clamp(
+                min=1
+            )
             # like SFTTrainer: `num_items_in_batch` counts every rank's tokens and DDP averages the gradients
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes
@@ -181,16 +219,27 @@ def _gkd_trainer_cls() -> type:
             self._metrics[mode]["kd_loss"].append(float(kd_sum.detach()) / count)
             self._metrics[mode]["ce_loss"].append(float(ce_sum.detach()) / count)
             if mode == "train":
-                self._total_train_tokens += int(self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum())
+                self._total_train_tokens += int(
+                    self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum()
+                )
                 self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
             return (loss, student) if return_outputs else loss
 
     return KDTrainer
 
 
-def build_kd_trainer(student_path: str, teacher_path: str, rows: list[dict[str, Any]], out_dir: str | Path,
-                     cfg: Mapping[str, Any], *, seed: int = 0, report_to: str = "none", dtype: str = "float32",
-                     use_cpu: bool | None = None) -> Any:
+def build_kd_trainer(
+    student_path: str,
+    teacher_path: str,
+    rows: list[dict[str, Any]],
+    out_dir: str | Path,
+    cfg: Mapping[str, Any],
+    *,
+    seed: int = 0,
+    report_to: str = "none",
+    dtype: str = "float32",
+    use_cpu: bool | None = None,
+) -> Any:
     """The TRL trainer `train_kd` runs: `KDTrainer` (same tokenizer) or `GOLDTrainer` (`kd.cross_tokenizer`)."""
     from datasets import Dataset
 
@@ -204,34 +253,80 @@ def build_kd_trainer(student_path: str, teacher_path: str, rows: list[dict[str, 
     if not kd.cross_tokenizer:
         from trl.experimental.gkd import GKDConfig
 
-        check_same_vocab(student_path, teacher_path, tokenizer, load_tokenizer(teacher_path),
-                         model.config.get_text_config().vocab_size, teacher.config.get_text_config().vocab_size)
-        args = GKDConfig(**base, lmbda=kd.lmbda, beta=kd.beta, temperature=kd.sample_temperature,
-                         max_new_tokens=kd.max_new_tokens, seq_kd=kd.seq_kd)
-        return _gkd_trainer_cls()(model=model, teacher_model=teacher, args=args,
-                                  train_dataset=Dataset.from_list(kd_rows(rows)), processing_class=tokenizer,
-                                  peft_config=peft_config, alpha=kd.alpha, kd_temperature=kd.temperature)
+        check_same_vocab(
+            student_path,
+            teacher_path,
+            tokenizer,
+            load_tokenizer(teacher_path),
+            model.config.get_text_config().vocab_size,
+            teacher.config.get_text_config().vocab_size,
+        )
+        args = GKDConfig(
+            **base,
+            lmbda=kd.lmbda,
+            beta=kd.beta,
+            temperature=kd.sample_temperature,
+            max_new_tokens=kd.max_new_tokens,
+            seq_kd=kd.seq_kd,
+        )
+        return _gkd_trainer_cls()(
+            model=model,
+            teacher_model=teacher,
+            args=args,
+            train_dataset=Dataset.from_list(kd_rows(rows)),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            alpha=kd.alpha,
+            kd_temperature=kd.temperature,
+        )
     from trl.experimental.gold import GOLDConfig, GOLDTrainer
 
     if base.get("max_length") is not None and kd.max_new_tokens >= base["max_length"]:
-        raise ValueError(f"kd.max_new_tokens={kd.max_new_tokens} must be smaller than sft.max_length="
-                         f"{base['max_length']} in cross-tokenizer mode (GOLD leaves room for the prompt)")
-    args = GOLDConfig(**base, lmbda=kd.lmbda, beta=kd.beta, temperature=kd.sample_temperature, top_p=1.0,
-                      max_completion_length=kd.max_new_tokens, seq_kd=kd.seq_kd, use_uld_loss=True,
-                      teacher_tokenizer_name_or_path=teacher_path, uld_crossentropy_weight=1.0 - kd.alpha,
-                      uld_distillation_weight=kd.alpha * kd.temperature**2,
-                      uld_student_temperature=kd.temperature, uld_teacher_temperature=kd.temperature)
-    trainer = GOLDTrainer(model=model, teacher_model=teacher, args=args, train_dataset=Dataset.from_list(rows),
-                          processing_class=tokenizer, peft_config=peft_config)
+        raise ValueError(
+            f"kd.max_new_tokens={kd.max_new_tokens} must be smaller than sft.max_length="
+            f"{base['max_length']} in cross-tokenizer mode (GOLD leaves room for the prompt)"
+        )
+    args = GOLDConfig(
+        **base,
+        lmbda=kd.lmbda,
+        beta=kd.beta,
+        temperature=kd.sample_temperature,
+        top_p=1.0,
+        max_completion_length=kd.max_new_tokens,
+        seq_kd=kd.seq_kd,
+        use_uld_loss=True,
+        teacher_tokenizer_name_or_path=teacher_path,
+        uld_crossentropy_weight=1.0 - kd.alpha,
+        uld_distillation_weight=kd.alpha * kd.temperature**2,
+        uld_student_temperature=kd.temperature,
+        uld_teacher_temperature=kd.temperature,
+    )
+    trainer = GOLDTrainer(
+        model=model,
+        teacher_model=teacher,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
     # GOLD's ULD loss is a per-micro-batch mean that ignores `num_items_in_batch`: let Trainer average it over
     # gradient-accumulation steps instead of assuming it is already normalised by the global token count.
     trainer.model_accepts_loss_kwargs = False
     return trainer
 
 
-def train_kd(student_path: str, teacher_path: str | None, rows: list[dict[str, Any]], out_dir: str | Path,
-             cfg: Mapping[str, Any], *, seed: int = 0, report_to: str = "none", dtype: str = "float32",
-             use_cpu: bool | None = None) -> dict[str, Any]:
+def train_kd(
+    student_path: str,
+    teacher_path: str | None,
+    rows: list[dict[str, Any]],
+    out_dir: str | Path,
+    cfg: Mapping[str, Any],
+    *,
+    seed: int = 0,
+    report_to: str = "none",
+    dtype: str = "float32",
+    use_cpu: bool | None = None,
+) -> dict[str, Any]:
     """Distil `teacher_path` (default: `cfg["kd"]["teacher"]`) into `student_path` on `rows`; resumes from the last
     checkpoint in `out_dir`; saves the student to `<out_dir>/final`; returns a summary."""
     kd = KDSettings.from_cfg(cfg.get("kd"))
@@ -239,8 +334,9 @@ def train_kd(student_path: str, teacher_path: str | None, rows: list[dict[str, A
     if not teacher_path:
         raise ValueError("no KD teacher: pass teacher_path or set kd.teacher to a model path or hub id")
     out_dir = Path(out_dir)
-    trainer = build_kd_trainer(student_path, teacher_path, rows, out_dir, cfg, seed=seed, report_to=report_to,
-                               dtype=dtype, use_cpu=use_cpu)
+    trainer = build_kd_trainer(
+        student_path, teacher_path, rows, out_dir, cfg, seed=seed, report_to=report_to, dtype=dtype, use_cpu=use_cpu
+    )
     resume = last_checkpoint(out_dir / "checkpoints")
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
@@ -258,9 +354,17 @@ def train_kd(student_path: str, teacher_path: str | None, rows: list[dict[str, A
     history = trainer.state.log_history
     last = lambda key: next((e[key] for e in reversed(history) if key in e), None)  # noqa: E731
     return {
-        "model_path": str(final_dir), "steps": trainer.state.global_step, "train_seconds": train_seconds,
-        "resumed_from": resume, "n_rows": len(rows), "final_loss": last("loss"), "num_tokens": last("num_tokens"),
-        "train_loss": result.training_loss, "world_size": int(os.environ.get("WORLD_SIZE", "1")),
-        "teacher_path": teacher_path, "kd_mode": "gold_uld" if kd.cross_tokenizer else "gkd",
-        "final_kd_loss": last("kd_loss"), "final_ce_loss": last("ce_loss"),
+        "model_path": str(final_dir),
+        "steps": trainer.state.global_step,
+        "train_seconds": train_seconds,
+        "resumed_from": resume,
+        "n_rows": len(rows),
+        "final_loss": last("loss"),
+        "num_tokens": last("num_tokens"),
+        "train_loss": result.training_loss,
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "teacher_path": teacher_path,
+        "kd_mode": "gold_uld" if kd.cross_tokenizer else "gkd",
+        "final_kd_loss": last("kd_loss"),
+        "final_ce_loss": last("ce_loss"),
     }

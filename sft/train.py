@@ -5,21 +5,40 @@ completion only) or `{"text": ...}` (language modelling on the whole text). Full
 LoRA / rsLoRA, DeepSpeed ZeRO from config, checkpoints every `save_steps` that a re-run resumes from.
 The finished model (LoRA merged) and tokenizer are saved to `<out_dir>/final`, loadable by path.
 """
+
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from data.hub import load_model, load_tokenizer
 
 # SFTConfig keys a `conf/sft/*.yaml` may set directly (anything else there is ours, e.g. `lora`, `mode`).
 _TRAINER_KEYS = (
-    "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_steps",
-    "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "max_length",
-    "logging_steps", "save_steps", "save_total_limit", "max_grad_norm", "adam_beta1", "adam_beta2",
-    "gradient_checkpointing", "bf16", "packing", "dataset_num_proc", "loss_type", "optim",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+    "max_steps",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+    "logging_steps",
+    "save_steps",
+    "save_total_limit",
+    "max_grad_norm",
+    "adam_beta1",
+    "adam_beta2",
+    "gradient_checkpointing",
+    "bf16",
+    "packing",
+    "dataset_num_proc",
+    "loss_type",
+    "optim",
 )
 
 
@@ -32,8 +51,14 @@ def last_checkpoint(checkpoint_dir: str | Path) -> str | None:
     return str(max(done, key=lambda p: int(p.name.split("-")[1]))) if done else None
 
 
-def build_sft_config(cfg: Mapping[str, Any], out_dir: Path, report_to: str, seed: int,
-                     deepspeed: Mapping[str, Any] | None = None, use_cpu: bool | None = None) -> Any:
+def build_sft_config(
+    cfg: Mapping[str, Any],
+    out_dir: Path,
+    report_to: str,
+    seed: int,
+    deepspeed: Mapping[str, Any] | None = None,
+    use_cpu: bool | None = None,
+) -> Any:
     """TRL `SFTConfig` from a `conf/sft` group (CPU-safe defaults: fp32, no gradient checkpointing)."""
     import torch
     from trl import SFTConfig
@@ -46,10 +71,19 @@ def build_sft_config(cfg: Mapping[str, Any], out_dir: Path, report_to: str, seed
     if use_cpu:
         kwargs["bf16"] = False  # CPU: fp32 (TRL defaults to bf16)
     return SFTConfig(
-        output_dir=str(out_dir / "checkpoints"), report_to=report_to, seed=seed, data_seed=seed,
-        use_cpu=use_cpu, dataloader_num_workers=0, save_strategy="steps", logging_strategy="steps",
-        disable_tqdm=False, deepspeed=dict(deepspeed) if deepspeed else None, eos_token=None,
-        completion_only_loss=None, **kwargs,
+        output_dir=str(out_dir / "checkpoints"),
+        report_to=report_to,
+        seed=seed,
+        data_seed=seed,
+        use_cpu=use_cpu,
+        dataloader_num_workers=0,
+        save_strategy="steps",
+        logging_strategy="steps",
+        disable_tqdm=False,
+        deepspeed=dict(deepspeed) if deepspeed else None,
+        eos_token=None,
+        completion_only_loss=None,
+        **kwargs,
     )
 
 
@@ -57,14 +91,28 @@ def lora_config(lora: Mapping[str, Any]) -> Any:
     """PEFT `LoraConfig` from the `lora:` block of a `conf/sft` group (rsLoRA via `use_rslora`)."""
     from peft import LoraConfig
 
-    return LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora.get("dropout", 0.0),
-                      use_rslora=lora.get("use_rslora", False), target_modules=lora.get("target_modules", "all-linear"),
-                      task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=lora["r"],
+        lora_alpha=lora["alpha"],
+        lora_dropout=lora.get("dropout", 0.0),
+        use_rslora=lora.get("use_rslora", False),
+        target_modules=lora.get("target_modules", "all-linear"),
+        task_type="CAUSAL_LM",
+    )
 
 
-def train_sft(model_path: str, rows: list[dict[str, Any]], out_dir: str | Path, cfg: Mapping[str, Any], *,
-              seed: int = 0, report_to: str = "none", deepspeed: Mapping[str, Any] | None = None,
-              dtype: str = "float32", use_cpu: bool | None = None) -> dict[str, Any]:
+def train_sft(
+    model_path: str,
+    rows: list[dict[str, Any]],
+    out_dir: str | Path,
+    cfg: Mapping[str, Any],
+    *,
+    seed: int = 0,
+    report_to: str = "none",
+    deepspeed: Mapping[str, Any] | None = None,
+    dtype: str = "float32",
+    use_cpu: bool | None = None,
+) -> dict[str, Any]:
     """Fine-tune `model_path` on `rows`; resumes from the last checkpoint in `out_dir`; returns a summary."""
     from datasets import Dataset
     from trl import SFTTrainer
@@ -75,8 +123,9 @@ def train_sft(model_path: str, rows: list[dict[str, Any]], out_dir: str | Path, 
     args = build_sft_config(cfg, out_dir, report_to, seed, deepspeed, use_cpu)
     peft_config = lora_config(cfg["lora"]) if cfg.get("lora") else None
     dataset = Dataset.from_list(rows)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config)
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+    )
     resume = last_checkpoint(out_dir / "checkpoints")
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
@@ -96,16 +145,24 @@ def train_sft(model_path: str, rows: list[dict[str, Any]], out_dir: str | Path, 
             if zero3:  # merge the saved adapter into a fresh copy of the base (the trained module is sharded)
                 from peft import PeftModel
 
-                model, state_dict = PeftModel.from_pretrained(load_model(model_path, dtype=dtype), str(out_dir / "adapter")), None
+                model, state_dict = (
+                    PeftModel.from_pretrained(load_model(model_path, dtype=dtype), str(out_dir / "adapter")),
+                    None,
+                )
             model = model.merge_and_unload()
         model.save_pretrained(str(final_dir), state_dict=state_dict)
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(str(final_dir))
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     return {
-        "model_path": str(final_dir), "steps": trainer.state.global_step, "train_seconds": train_seconds,
+        "model_path": str(final_dir),
+        "steps": trainer.state.global_step,
+        "train_seconds": train_seconds,
         "steps_this_run": trainer.state.global_step - (int(Path(resume).name.rsplit("-", 1)[-1]) if resume else 0),
-        "resumed_from": resume, "n_rows": len(rows), "final_loss": logs[-1]["loss"] if logs else None,
+        "resumed_from": resume,
+        "n_rows": len(rows),
+        "final_loss": logs[-1]["loss"] if logs else None,
         "num_tokens": next((e["num_tokens"] for e in reversed(trainer.state.log_history) if "num_tokens" in e), None),
-        "train_loss": result.training_loss, "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "train_loss": result.training_loss,
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }

@@ -1,4 +1,5 @@
 """Test helpers for files: skip when a shared benchmark copy is absent, write crafted JSONL rows."""
+
 from __future__ import annotations
 
 import json

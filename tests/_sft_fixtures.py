@@ -9,6 +9,7 @@ API (import from tests that need a trainable model):
                                       tokenizer (loadable by `AutoModelForCausalLM` / `AutoTokenizer`).
 * `TINY_ARCH`, `TINY_VOCAB`        -> the (deliberately smaller than conf/model/tiny.yaml) sizes used.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,12 +41,19 @@ def make_sft_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     from data.records import completion_messages, prompt_messages
     from sft.teachers.program import write_trace
 
-    return [{"prompt": prompt_messages(p["question"]), "completion": completion_messages(write_trace(p, i % 4)[0])}
-            for i, p in enumerate(toy_problems(n, seed))]
+    return [
+        {"prompt": prompt_messages(p["question"]), "completion": completion_messages(write_trace(p, i % 4)[0])}
+        for i, p in enumerate(toy_problems(n, seed))
+    ]
 
 
-def make_tiny_model(tmp_dir: str | Path, arch: dict[str, Any] | None = None, vocab_size: int = TINY_VOCAB,
-                    n_corpus_problems: int = 64, seed: int = 0) -> str:
+def make_tiny_model(
+    tmp_dir: str | Path,
+    arch: dict[str, Any] | None = None,
+    vocab_size: int = TINY_VOCAB,
+    n_corpus_problems: int = 64,
+    seed: int = 0,
+) -> str:
     """Train a tokenizer on a few toy problems and save a fresh tiny Qwen3 beside it in `tmp_dir`; return the path."""
     from data.records import answer_only_completion
     from sft.teachers.program import write_trace

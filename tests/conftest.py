@@ -3,6 +3,7 @@
 The machine the tests run on has few shared cores; torch's default thread pool fights over them and makes a
 93k-parameter model forward ~40x slower than one thread does, so model tests pin torch to one thread.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -52,8 +53,14 @@ def sft_cfg():
 
         from launch.config_check import compose
 
-        small = [f"sft={option}", "sft.per_device_train_batch_size=4", "sft.logging_steps=1", "sft.max_length=256",
-                 "sft.save_total_limit=5", *overrides]
+        small = [
+            f"sft={option}",
+            "sft.per_device_train_batch_size=4",
+            "sft.logging_steps=1",
+            "sft.max_length=256",
+            "sft.save_total_limit=5",
+            *overrides,
+        ]
         return OmegaConf.to_container(compose(small).sft, resolve=True)
 
     return make
@@ -71,7 +78,7 @@ def peaky_model_and_tokenizer(peaky_model_dir: str):
 
     def force_eos(module, args, kwargs, output):
         ids = kwargs.get("input_ids", args[0] if args else None)
-        hit = (ids % 7 == 3)[:, -output.logits.shape[1]:]
+        hit = (ids % 7 == 3)[:, -output.logits.shape[1] :]
         output.logits[..., eos] += 1e4 * hit.to(output.logits.dtype)
         return output
 

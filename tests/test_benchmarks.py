@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests._files import need_file as _need, write_jsonl as _write_jsonl
-
 from data.benchmarks import (
     BENCHMARKS,
     BenchmarkSpec,
@@ -17,14 +15,14 @@ from data.benchmarks import (
     load_benchmark,
     register_benchmark,
 )
+from tests._files import need_file as _need
+from tests._files import write_jsonl as _write_jsonl
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 GSM8K_FILE = SHARED / "data" / "gsm8k" / "test.jsonl"
 MATH500_FILE = SHARED / "data" / "math500" / "test.jsonl"
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "benchmark"
 SCHEMA_KEYS = {"id", "question", "answer", "solution", "choices", "answer_type", "source", "meta"}
-
-
 
 
 # ---------------------------------------------------------------- real local copies
@@ -72,8 +70,7 @@ def test_parquet_and_json_copies(tmp_path):
     pq = pytest.importorskip("pyarrow.parquet")
     import pyarrow as pa
 
-    rows = [{"question": "What is 2+2?", "answer": "2+2=4\n#### 4"},
-            {"question": "What is 3+3?", "answer": "#### 6"}]
+    rows = [{"question": "What is 2+2?", "answer": "2+2=4\n#### 4"}, {"question": "What is 3+3?", "answer": "#### 6"}]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "g.parquet")
     (tmp_path / "g.json").write_text(json.dumps(rows), encoding="utf-8")
     for name in ("g.parquet", "g.json"):
@@ -94,12 +91,24 @@ def test_saved_dataset_folder(tmp_path):
 
 def test_arc_hub_schema_with_numeric_labels(tmp_path):
     rows = [
-        {"id": "Mercury_1", "question": "Which is a gas?",
-         "choices": {"text": ["rock", "steam", "ice", "wood"], "label": ["A", "B", "C", "D"]}, "answerKey": "B"},
-        {"id": "NYSEDREGENTS_2", "question": "Pick three.",
-         "choices": {"text": ["one", "two", "three", "four"], "label": ["1", "2", "3", "4"]}, "answerKey": "3"},
-        {"id": "Mercury_3", "question": "Five options?",
-         "choices": {"text": ["a", "b", "c", "d", "e"], "label": ["A", "B", "C", "D", "E"]}, "answerKey": "E"},
+        {
+            "id": "Mercury_1",
+            "question": "Which is a gas?",
+            "choices": {"text": ["rock", "steam", "ice", "wood"], "label": ["A", "B", "C", "D"]},
+            "answerKey": "B",
+        },
+        {
+            "id": "NYSEDREGENTS_2",
+            "question": "Pick three.",
+            "choices": {"text": ["one", "two", "three", "four"], "label": ["1", "2", "3", "4"]},
+            "answerKey": "3",
+        },
+        {
+            "id": "Mercury_3",
+            "question": "Five options?",
+            "choices": {"text": ["a", "b", "c", "d", "e"], "label": ["A", "B", "C", "D", "E"]},
+            "answerKey": "E",
+        },
     ]
     items = load_benchmark("arc_challenge", path=_write_jsonl(tmp_path / "arc.jsonl", rows))
     assert [it["answer"] for it in items] == ["B", "C", "E"]
@@ -112,8 +121,13 @@ def test_arc_hub_schema_with_numeric_labels(tmp_path):
 
 
 def test_arc_original_jsonl_schema(tmp_path):
-    rows = [{"id": "x1", "answerKey": "A", "question": {
-        "stem": "Stem?", "choices": [{"label": "A", "text": "yes"}, {"label": "B", "text": "no"}]}}]
+    rows = [
+        {
+            "id": "x1",
+            "answerKey": "A",
+            "question": {"stem": "Stem?", "choices": [{"label": "A", "text": "yes"}, {"label": "B", "text": "no"}]},
+        }
+    ]
     item = load_benchmark("arc_challenge", path=_write_jsonl(tmp_path / "arc.jsonl", rows))[0]
     assert item["question"] == "Stem?" and item["choices"] == ["yes", "no"] and item["answer"] == "A"
 
@@ -126,10 +140,24 @@ def test_arc_bad_answer_key_names_row(tmp_path):
 
 def test_strategyqa_chilled_schema(tmp_path):
     rows = [
-        {"qid": "q1", "term": "Hamster", "description": "rodent", "question": "Do hamsters feed animals?",
-         "answer": True, "facts": "Hamsters are prey. Prey feed predators.", "decomposition": "..."},
-        {"qid": "q2", "term": "Moon", "description": "", "question": "Is the moon a planet?",
-         "answer": False, "facts": "The moon is a satellite.", "decomposition": "..."},
+        {
+            "qid": "q1",
+            "term": "Hamster",
+            "description": "rodent",
+            "question": "Do hamsters feed animals?",
+            "answer": True,
+            "facts": "Hamsters are prey. Prey feed predators.",
+            "decomposition": "...",
+        },
+        {
+            "qid": "q2",
+            "term": "Moon",
+            "description": "",
+            "question": "Is the moon a planet?",
+            "answer": False,
+            "facts": "The moon is a satellite.",
+            "decomposition": "...",
+        },
     ]
     items = load_benchmark("strategyqa", path=_write_jsonl(tmp_path / "sqa.jsonl", rows))
     assert [it["answer"] for it in items] == ["yes", "no"]
@@ -140,9 +168,19 @@ def test_strategyqa_chilled_schema(tmp_path):
 
 
 def test_strategyqa_tasksource_schema(tmp_path):
-    rows = [{"qid": "a", "term": "t", "description": "d", "question": "Q1?", "answer": False,
-             "facts": ["Fact one.", "Fact two."], "decomposition": ["step"], "evidence": [[]]},
-            {"qid": "a", "question": "Q2?", "answer": "True", "facts": []}]  # duplicate qid → index ids
+    rows = [
+        {
+            "qid": "a",
+            "term": "t",
+            "description": "d",
+            "question": "Q1?",
+            "answer": False,
+            "facts": ["Fact one.", "Fact two."],
+            "decomposition": ["step"],
+            "evidence": [[]],
+        },
+        {"qid": "a", "question": "Q2?", "answer": "True", "facts": []},
+    ]  # duplicate qid → index ids
     items = load_benchmark("strategyqa", path=_write_jsonl(tmp_path / "sqa.jsonl", rows))
     assert [it["answer"] for it in items] == ["no", "yes"]
     assert items[0]["solution"] == "Fact one. Fact two." and items[1]["solution"] is None
@@ -153,8 +191,16 @@ def test_strategyqa_tasksource_schema(tmp_path):
 
 
 def test_math_prompt_keeps_latex_braces():
-    item = {"id": "m", "question": "Find $\\frac{1}{2}$ of {question}.", "answer": "x", "solution": None,
-            "choices": None, "answer_type": "expression", "source": "math500", "meta": {}}
+    item = {
+        "id": "m",
+        "question": "Find $\\frac{1}{2}$ of {question}.",
+        "answer": "x",
+        "solution": None,
+        "choices": None,
+        "answer_type": "expression",
+        "source": "math500",
+        "meta": {},
+    }
     prompt = format_prompt(item)
     assert prompt.startswith("Find $\\frac{1}{2}$ of {question}.")
     assert "step by step" in prompt and "\\boxed{}" in prompt
@@ -190,8 +236,15 @@ def test_hub_unreachable_is_one_line_naming_hub_id(monkeypatch, tmp_path):
 
 def test_register_benchmark_extends_registry(tmp_path, monkeypatch):
     monkeypatch.setattr("data.benchmarks.BENCHMARKS", dict(BENCHMARKS))
-    spec = BenchmarkSpec(name="toy", hub_id=None, hub_config=None, split="test", answer_type="number",
-                         prompt_template="Solve: {question}", to_record=lambda r: {"question": r["q"], "answer": str(r["a"])})
+    spec = BenchmarkSpec(
+        name="toy",
+        hub_id=None,
+        hub_config=None,
+        split="test",
+        answer_type="number",
+        prompt_template="Solve: {question}",
+        to_record=lambda r: {"question": r["q"], "answer": str(r["a"])},
+    )
     register_benchmark(spec)
     with pytest.raises(ValueError, match="already registered"):
         register_benchmark(spec)
@@ -201,8 +254,17 @@ def test_register_benchmark_extends_registry(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="no hub copy"):
         load_benchmark("toy")
     with pytest.raises(ValueError, match="answer_type"):
-        register_benchmark(BenchmarkSpec(name="bad", hub_id=None, hub_config=None, split="test",
-                                         answer_type="essay", prompt_template="", to_record=dict))
+        register_benchmark(
+            BenchmarkSpec(
+                name="bad",
+                hub_id=None,
+                hub_config=None,
+                split="test",
+                answer_type="essay",
+                prompt_template="",
+                to_record=dict,
+            )
+        )
 
 
 def test_missing_file_and_bad_suffix(tmp_path):

@@ -1,4 +1,5 @@
 """conf/: every group option composes; config values reach the code that reads them; bad overrides fail clearly."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +24,12 @@ def _root_defaults() -> set[str]:
 
 def _all_options() -> list[tuple[str, str]]:
     # conf/hydra/ holds Hydra's own launcher configs (checked by the sweep and Slurm tests)
-    return [(group.name, option) for group in sorted(CONF_DIR.iterdir()) if group.is_dir() and group.name != "hydra"
-            for option in group_options(group.name)]
+    return [
+        (group.name, option)
+        for group in sorted(CONF_DIR.iterdir())
+        if group.is_dir() and group.name != "hydra"
+        for option in group_options(group.name)
+    ]
 
 
 def _override(group: str, option: str) -> str:
@@ -118,8 +123,11 @@ def test_every_sft_key_reaches_sft_config(option, tmp_path):
         from sft.train import lora_config
 
         lora = lora_config(sft["lora"])
-        assert (lora.r, lora.lora_alpha, lora.use_rslora) == (sft["lora"]["r"], sft["lora"]["alpha"],
-                                                              sft["lora"]["use_rslora"])
+        assert (lora.r, lora.lora_alpha, lora.use_rslora) == (
+            sft["lora"]["r"],
+            sft["lora"]["alpha"],
+            sft["lora"]["use_rslora"],
+        )
 
 
 def test_tiny_model_conf_keys_are_used():
@@ -157,12 +165,15 @@ def test_unknown_group_option_names_it_and_lists_choices(group):
         assert option in message
 
 
-@pytest.mark.parametrize("override, parent, listed", [
-    ("sft.nope=1", "sft", "learning_rate"),
-    ("data.n_trainx=5", "data", "n_train"),
-    ("nope=1", "<root>", "condition"),
-    ("model.arch.hidden=3", "model.arch", "hidden_size"),
-])
+@pytest.mark.parametrize(
+    "override, parent, listed",
+    [
+        ("sft.nope=1", "sft", "learning_rate"),
+        ("data.n_trainx=5", "data", "n_train"),
+        ("nope=1", "<root>", "condition"),
+        ("model.arch.hidden=3", "model.arch", "hidden_size"),
+    ],
+)
 def test_unknown_key_names_it_and_lists_valid_keys(override, parent, listed):
     with pytest.raises(ConfigError) as info:
         compose([override])
@@ -175,15 +186,24 @@ def test_unknown_key_names_it_and_lists_valid_keys(override, parent, listed):
 
 def _pipeline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "launch.pipeline", *args, f"output_root={tmp_path / 'out'}"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "launch.pipeline", *args, f"output_root={tmp_path / 'out'}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("arg, expected", [
-    ("condition=nope", "error: unknown condition 'nope'; valid condition choices: ['answer_only_sft', '"),
-    ("model=nope", "error: unknown model 'nope'; valid model choices: "),
-    ("sft.nope=1", "error: unknown config key 'sft.nope'; valid keys under sft: "),
-])
+@pytest.mark.parametrize(
+    "arg, expected",
+    [
+        ("condition=nope", "error: unknown condition 'nope'; valid condition choices: ['answer_only_sft', '"),
+        ("model=nope", "error: unknown model 'nope'; valid model choices: "),
+        ("sft.nope=1", "error: unknown config key 'sft.nope'; valid keys under sft: "),
+    ],
+)
 def test_pipeline_cli_rejects_bad_override_with_one_line(tmp_path, arg, expected):
     result = _pipeline(tmp_path, arg)
     assert result.returncode != 0

@@ -1,4 +1,5 @@
 """The README's main job (`python -m launch.demo`) end to end on a small budget, in a subprocess."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["data.n_train=300", "data.n_test=40", "model.tokenizer.corpus_problems=100", "model.pretrain.n_facts=4000",
-         "model.pretrain.n_statements=100", "model.pretrain.max_steps=30", "model.pretrain.save_steps=1000",
-         "sft.max_steps=12", "sft.save_steps=6", "sft.logging_steps=4", "eval.batch_size=16", "rl.max_steps=2",
-         "rl.save_steps=2", "rl.num_generations=2", "rl.per_device_train_batch_size=4", "rl.max_completion_length=16",
-         "rl.logging_steps=1"]
+SMALL = [
+    "data.n_train=300",
+    "data.n_test=40",
+    "model.tokenizer.corpus_problems=100",
+    "model.pretrain.n_facts=4000",
+    "model.pretrain.n_statements=100",
+    "model.pretrain.max_steps=30",
+    "model.pretrain.save_steps=1000",
+    "sft.max_steps=12",
+    "sft.save_steps=6",
+    "sft.logging_steps=4",
+    "eval.batch_size=16",
+    "rl.max_steps=2",
+    "rl.save_steps=2",
+    "rl.num_generations=2",
+    "rl.per_device_train_batch_size=4",
+    "rl.max_completion_length=16",
+    "rl.logging_steps=1",
+]
 
 
 @pytest.mark.slow
@@ -30,7 +45,10 @@ def test_demo_small_budget(tmp_path: Path) -> None:
     assert "Held-out accuracy" in done.stdout
     assert (tmp_path / "demo" / "results.png").stat().st_size > 1000
     assert results["conditions"]["sft_grpo"]["rl_steps"] == 2 and results["conditions"]["trace_sft"]["rl_steps"] is None
-    assert results["conditions"]["sft_grpo"]["rl_learning"] == "too_short" and results["conditions"]["trace_sft"]["rl_learning"] is None
+    assert (
+        results["conditions"]["sft_grpo"]["rl_learning"] == "too_short"
+        and results["conditions"]["trace_sft"]["rl_learning"] is None
+    )
     # The shared stages were built once: one data, one base and one traces folder, one trace-SFT run.
     sft_dirs = [p for p in (tmp_path / "shared" / "sft").iterdir() if p.is_dir()]
     assert len(sft_dirs) == 2, sft_dirs  # answer-only and trace (sft_grpo reuses trace_sft's)

@@ -1,6 +1,7 @@
 """The eval harness: benchmarks by name (real GSM8K / MATH-500 copies, tinygsm), scoring of crafted completions,
 pass@k / maj@k / truncation wired into summaries, resume (in process and a SIGKILLed `python -m eval.run`),
 start_from / quick, settings validation, HF compaction and sampling, the vLLM guard, reports and W&B."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests._files import need_file as _need, write_jsonl as _write_jsonl
-
 import eval.evaluate as evaluate_module
 from data.benchmarks import load_benchmark, read_local_rows
 from data.jsonl_io import read_jsonl
@@ -26,14 +25,14 @@ from eval.evaluate import evaluate_items
 from eval.items import to_eval_item, to_eval_items
 from eval.scoring import score_completions, score_many, vote_key
 from eval.settings import settings_from
+from tests._files import need_file as _need
+from tests._files import write_jsonl as _write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 GSM8K_FILE = SHARED / "data" / "gsm8k" / "test.jsonl"
 MATH500_FILE = SHARED / "data" / "math500" / "test.jsonl"
 CFG = {"max_new_tokens": 12, "batch_size": 4, "dtype": "float32"}
-
-
 
 
 # ---- benchmarks by name, on the real local copies -------------------------------------------------------
@@ -73,7 +72,9 @@ def test_tinygsm_is_the_toy_test_split_prompted_like_the_pipeline():
 
     conf = yaml.safe_load((REPO / "conf" / "data" / "toy.yaml").read_text())
     world_cfg = ToyWorldConfig(**{k: v for k, v in conf.items() if k != "name"})
-    assert world_cfg == ToyWorldConfig(), "the tinygsm loader uses ToyWorldConfig() defaults: keep them = conf/data/toy.yaml"
+    assert world_cfg == ToyWorldConfig(), (
+        "the tinygsm loader uses ToyWorldConfig() defaults: keep them = conf/data/toy.yaml"
+    )
     problems = ToyWorld(world_cfg).problems("test")
     items = load_benchmark("tinygsm")
     assert len(items) == len(problems) == conf["n_test"]
@@ -81,51 +82,109 @@ def test_tinygsm_is_the_toy_test_split_prompted_like_the_pipeline():
     assert [it["answer"] for it in items] == [p["final_answer"] for p in problems]
     assert all(it["answer_type"] == "number" and it["source"] == "tinygsm" for it in items)
     bench_item, pipeline_item = to_eval_item(items[0]), to_eval_item(problems[0])
-    assert bench_item["user_prompt"] == pipeline_item["user_prompt"] == prompt_messages(problems[0]["question"])[0]["content"]
+    assert (
+        bench_item["user_prompt"]
+        == pipeline_item["user_prompt"]
+        == prompt_messages(problems[0]["question"])[0]["content"]
+    )
     bench_conf = yaml.safe_load((REPO / "conf" / "benchmark" / "tinygsm.yaml").read_text())
     assert bench_conf["name"] == "tinygsm" and bench_conf["max_new_tokens"] >= 100
 
 
 # ---- scoring crafted completions (no model) ---------------------------------------------------------------
 def test_local_gsm8k_format_file_scored_right(tmp_path):
-    rows = [{"question": "Sam has 1,000 apples and buys 234 more. How many?", "answer": "1000+234=<<1000+234=1234>>1234\n#### 1,234"},
-            {"question": "Half of 36?", "answer": "36/2=18\n#### 18"}]
+    rows = [
+        {
+            "question": "Sam has 1,000 apples and buys 234 more. How many?",
+            "answer": "1000+234=<<1000+234=1234>>1234\n#### 1,234",
+        },
+        {"question": "Half of 36?", "answer": "36/2=18\n#### 18"},
+    ]
     items = to_eval_items(load_benchmark("gsm8k", path=_write_jsonl(tmp_path / "g.jsonl", rows)))
     assert [it["gold"] for it in items] == ["1234", "18"]
-    completions = ["\\boxed{1234}", "\\boxed{1,234}", "The answer is $1,234.", "\\boxed{1243}",
-                   "<think>\\boxed{1234}</think>\nI am not sure.", "<think>\nstill thinking \\boxed{1234}"]
+    completions = [
+        "\\boxed{1234}",
+        "\\boxed{1,234}",
+        "The answer is $1,234.",
+        "\\boxed{1243}",
+        "<think>\\boxed{1234}</think>\nI am not sure.",
+        "<think>\nstill thinking \\boxed{1234}",
+    ]
     answers, verdicts = score_completions(items[0], completions)
     assert verdicts == [True, True, True, False, False, False]
     assert answers[0] == "1234" and answers[4] is None and answers[5] is None
-    assert score_completions(items[1], ["#### 18", "\\boxed{18.0}", "\\boxed{\\$18}", "18"])[1] == [True, True, True, False]
+    assert score_completions(items[1], ["#### 18", "\\boxed{18.0}", "\\boxed{\\$18}", "18"])[1] == [
+        True,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_local_math_format_file_with_boxed_solutions_scored_right(tmp_path):
-    rows = [{"problem": "What is $\\frac{2}{4}$ in lowest terms?", "solution": "Divide by 2: $\\boxed{\\frac{1}{2}}$.",
-             "answer": "\\frac{1}{2}", "subject": "Prealgebra", "level": 1, "unique_id": "test/prealgebra/1.json"},
-            {"problem": "Solve $x^2=4$, $x>0$.", "solution": "So $x=\\boxed{2}$.", "answer": "2",
-             "subject": "Algebra", "level": 1, "unique_id": "test/algebra/2.json"},
-            {"problem": "Write $\\sqrt{8}$ simply.", "solution": "$\\sqrt{8}=\\boxed{2\\sqrt{2}}$", "answer": "2\\sqrt{2}",
-             "subject": "Algebra", "level": 2, "unique_id": "test/algebra/3.json"}]
+    rows = [
+        {
+            "problem": "What is $\\frac{2}{4}$ in lowest terms?",
+            "solution": "Divide by 2: $\\boxed{\\frac{1}{2}}$.",
+            "answer": "\\frac{1}{2}",
+            "subject": "Prealgebra",
+            "level": 1,
+            "unique_id": "test/prealgebra/1.json",
+        },
+        {
+            "problem": "Solve $x^2=4$, $x>0$.",
+            "solution": "So $x=\\boxed{2}$.",
+            "answer": "2",
+            "subject": "Algebra",
+            "level": 1,
+            "unique_id": "test/algebra/2.json",
+        },
+        {
+            "problem": "Write $\\sqrt{8}$ simply.",
+            "solution": "$\\sqrt{8}=\\boxed{2\\sqrt{2}}$",
+            "answer": "2\\sqrt{2}",
+            "subject": "Algebra",
+            "level": 2,
+            "unique_id": "test/algebra/3.json",
+        },
+    ]
     bench = load_benchmark("math500", path=_write_jsonl(tmp_path / "m.jsonl", rows))
     items = to_eval_items(bench)
     assert [it["id"] for it in items] == [r["unique_id"] for r in rows] and items[0]["answer_type"] == "expression"
     half = ["\\boxed{\\dfrac12}", "\\boxed{0.5}", "$\\boxed{1/2}$", "\\boxed{2}", "no box"]
     assert score_completions(items[0], half)[1] == [True, True, True, False, False]
     assert score_completions(items[1], ["\\boxed{x=2}", "\\boxed{-2}"])[1] == [True, False]
-    assert score_completions(items[2], ["\\boxed{2\\sqrt2}", "\\boxed{\\sqrt{8}}", "\\boxed{3\\sqrt{2}}"])[1] == [True, True, False]
+    assert score_completions(items[2], ["\\boxed{2\\sqrt2}", "\\boxed{\\sqrt{8}}", "\\boxed{3\\sqrt{2}}"])[1] == [
+        True,
+        True,
+        False,
+    ]
     # the \boxed{} of a reference solution is usable as the gold itself (same verdicts as with `answer`)
     as_solution = {**items[0], "gold": bench[0]["solution"]}
     assert score_completions(as_solution, half)[1] == [True, True, True, False, False]
 
 
 def test_choice_and_yesno_benchmarks_extract_letters_and_verdicts(tmp_path):
-    arc = [{"id": "Mercury_1", "question": "Which is a gas?", "answerKey": "C",
-            "choices": {"text": ["rock", "ice", "steam", "wood"], "label": ["A", "B", "C", "D"]}}]
+    arc = [
+        {
+            "id": "Mercury_1",
+            "question": "Which is a gas?",
+            "answerKey": "C",
+            "choices": {"text": ["rock", "ice", "steam", "wood"], "label": ["A", "B", "C", "D"]},
+        }
+    ]
     item = to_eval_items(load_benchmark("arc_challenge", path=_write_jsonl(tmp_path / "arc.jsonl", arc)))[0]
     assert "(C) steam" in item["user_prompt"]
-    completions = ["(C)", "C.", "Answer: C", "\\boxed{C}", "I think (A) is wrong, so the answer is C", "(A)",
-                   "Answer: E", "no idea"]
+    completions = [
+        "(C)",
+        "C.",
+        "Answer: C",
+        "\\boxed{C}",
+        "I think (A) is wrong, so the answer is C",
+        "(A)",
+        "Answer: E",
+        "no idea",
+    ]
     answers, verdicts = score_completions(item, completions)
     assert answers == ["C", "C", "C", "C", "C", "A", None, None]  # E is not one of the 4 options
     assert verdicts == [True] * 5 + [False] * 3
@@ -144,8 +203,16 @@ def test_vote_keys_group_equal_answers():
 def test_items_accept_both_schemas_and_refuse_others():
     pipeline = to_eval_item({"id": "p1", "question": "Q?", "final_answer": "7", "answer": "x\n#### 7"})
     assert pipeline["gold"] == "7" and pipeline["answer_type"] == "number"
-    bench = to_eval_item({"id": "b1", "question": "Q?", "answer": "B", "answer_type": "choice", "choices": ["x", "y"],
-                          "source": "arc_challenge"})
+    bench = to_eval_item(
+        {
+            "id": "b1",
+            "question": "Q?",
+            "answer": "B",
+            "answer_type": "choice",
+            "choices": ["x", "y"],
+            "source": "arc_challenge",
+        }
+    )
     assert bench["gold"] == "B" and "(B) y" in bench["user_prompt"]
     with pytest.raises(ValueError, match="final_answer"):
         to_eval_item({"id": "x", "question": "Q?"})
@@ -165,7 +232,7 @@ def _fake_generate(table: dict[str, list[tuple[str, bool]]], calls: list[str] | 
             if calls is not None:
                 calls.append(prompt)
             question = next(q for q in table if q in prompt)
-            samples = table[question][:kwargs.get("num_return_sequences", 1)]
+            samples = table[question][: kwargs.get("num_return_sequences", 1)]
             out.append([{"text": t, "n_tokens": 10 + len(t), "truncated": tr} for t, tr in samples])
         return out
 
@@ -180,8 +247,13 @@ def test_pass_at_k_for_every_k_and_maj_at_k_with_ties(tiny_model_dir, tmp_path, 
     items = _problems(3)
     ok = lambda i: (f"\\boxed{{{7 + i}}}", False)  # noqa: E731
     table = {
-        "Question number 0?": [ok(0), ("\\boxed{8}", False), ("\\boxed{8}", False), ok(0)],        # c=2; 7 vs 8 tie 2-2
-        "Question number 1?": [("\\boxed{1}", False), ("none", False), ("\\boxed{2}", False), ("\\boxed{2}", False)],  # c=0
+        "Question number 0?": [ok(0), ("\\boxed{8}", False), ("\\boxed{8}", False), ok(0)],  # c=2; 7 vs 8 tie 2-2
+        "Question number 1?": [
+            ("\\boxed{1}", False),
+            ("none", False),
+            ("\\boxed{2}", False),
+            ("\\boxed{2}", False),
+        ],  # c=0
         "Question number 2?": [("\\boxed{0.5}", False), ("\\boxed{1/2}", False), ok(2), ("\\boxed{3}", False)],  # c=1
     }
     monkeypatch.setattr(evaluate_module, "generate_batched", _fake_generate(table))
@@ -190,16 +262,24 @@ def test_pass_at_k_for_every_k_and_maj_at_k_with_ties(tiny_model_dir, tmp_path, 
     records = read_jsonl(tmp_path / "eval" / "items.jsonl")
     assert [r["verdicts"] for r in records] == [[True, False, False, True], [False] * 4, [False, False, True, False]]
     assert records[1]["answers"][1] is None and records[0]["extracted"] == "7" and records[0]["correct"] is True
-    assert len(records[0]["completions"]) == 4 and records[0]["sample_n_tokens"][0] == 10 + len(table["Question number 0?"][0][0])
-    hand = {1: (0.5 + 0 + 0.25) / 3,
-            2: ((1 - comb(2, 2) / comb(4, 2)) + 0 + (1 - comb(3, 2) / comb(4, 2))) / 3,
-            3: (1 + 0 + (1 - comb(3, 3) / comb(4, 3))) / 3,
-            4: 2 / 3}
+    assert len(records[0]["completions"]) == 4 and records[0]["sample_n_tokens"][0] == 10 + len(
+        table["Question number 0?"][0][0]
+    )
+    hand = {
+        1: (0.5 + 0 + 0.25) / 3,
+        2: ((1 - comb(2, 2) / comb(4, 2)) + 0 + (1 - comb(3, 2) / comb(4, 2))) / 3,
+        3: (1 + 0 + (1 - comb(3, 3) / comb(4, 3))) / 3,
+        4: 2 / 3,
+    }
     for k, value in hand.items():
         assert summary[f"pass@{k}"] == pytest.approx(value, abs=1e-12), k
     # maj@k: item 0 - k=1 "7" right; k=3 "8" wins 2-1 (wrong); k=4 7 and 8 tie 2-2, the earliest ("7") wins.
     #        item 2 - "0.5" and "1/2" are one value, so it wins 2-1 at k=3, 4 (wrong).
-    assert summary["maj@1"] == pytest.approx(1 / 3) and summary["maj@3"] == 0.0 and summary["maj@4"] == pytest.approx(1 / 3)
+    assert (
+        summary["maj@1"] == pytest.approx(1 / 3)
+        and summary["maj@3"] == 0.0
+        and summary["maj@4"] == pytest.approx(1 / 3)
+    )
     assert summary["mean@n"] == pytest.approx((0.5 + 0 + 0.25) / 3)
     assert summary["accuracy"] == pytest.approx(1 / 3) and summary["n_samples"] == 4
     assert summary["ci_low"] <= summary["accuracy"] <= summary["ci_high"]
@@ -252,15 +332,18 @@ def test_resume_under_other_generation_settings_is_refused(tiny_model_dir, tmp_p
     assert evaluate_items(tiny_model_dir, items, tmp_path / "eval", {**CFG, "batch_size": 1})["n_eval"] == 2
 
 
-@pytest.mark.parametrize("bad, needle", [
-    ({"decoding": "beam"}, "valid decoding values: ['greedy', 'sample']"),
-    ({"backend": "tpu"}, "valid backend values: ['hf', 'vllm']"),
-    ({"n_samples": 4}, "needs eval.decoding=sample"),
-    ({"max_new_token": 5}, "unknown eval config keys ['max_new_token']"),
-    ({"decoding": "sample", "n_samples": 2, "ks": [1, 3]}, "valid ks are 1..2"),
-    ({"decoding": "sample", "temperature": 0}, "temperature=0"),
-    ({"batch_size": 0}, "batch_size=0"),
-])
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        ({"decoding": "beam"}, "valid decoding values: ['greedy', 'sample']"),
+        ({"backend": "tpu"}, "valid backend values: ['hf', 'vllm']"),
+        ({"n_samples": 4}, "needs eval.decoding=sample"),
+        ({"max_new_token": 5}, "unknown eval config keys ['max_new_token']"),
+        ({"decoding": "sample", "n_samples": 2, "ks": [1, 3]}, "valid ks are 1..2"),
+        ({"decoding": "sample", "temperature": 0}, "temperature=0"),
+        ({"batch_size": 0}, "batch_size=0"),
+    ],
+)
 def test_bad_settings_name_the_value_and_the_valid_ones(bad, needle):
     with pytest.raises(ValueError) as info:
         settings_from({**CFG, **bad})
@@ -289,8 +372,11 @@ def test_compaction_keeps_greedy_outputs_identical(peaky, small_world):
     from eval.generate import chat_prompt_text, generate_batched
 
     model, tokenizer = peaky
-    prompts = [chat_prompt_text(tokenizer, prompt_messages(p["question"] + " " * k)) for p in small_world[2][:8]
-               for k in range(2)]
+    prompts = [
+        chat_prompt_text(tokenizer, prompt_messages(p["question"] + " " * k))
+        for p in small_world[2][:8]
+        for k in range(2)
+    ]
     plain = generate_batched(model, tokenizer, prompts, max_new_tokens=14, batch_size=8)
     compacted = generate_batched(model, tokenizer, prompts, max_new_tokens=14, batch_size=8, compact_every=3)
     assert compacted == plain
@@ -300,8 +386,15 @@ def test_compaction_keeps_greedy_outputs_identical(peaky, small_world):
 
 def test_hf_sampling_gives_n_samples_reproducibly(tiny_model_dir, small_world, tmp_path):
     items = [{"id": p["id"], "question": p["question"], "final_answer": p["final_answer"]} for p in small_world[2][:3]]
-    cfg = {**CFG, "max_new_tokens": 6, "decoding": "sample", "n_samples": 3, "temperature": 1.0, "top_p": 0.9,
-           "compact_every": 2}
+    cfg = {
+        **CFG,
+        "max_new_tokens": 6,
+        "decoding": "sample",
+        "n_samples": 3,
+        "temperature": 1.0,
+        "top_p": 0.9,
+        "compact_every": 2,
+    }
     summary = evaluate_items(tiny_model_dir, items, tmp_path / "a", cfg)
     records = read_jsonl(tmp_path / "a" / "items.jsonl")
     assert all(len(r["completions"]) == len(r["verdicts"]) == len(r["sample_truncated"]) == 3 for r in records)
@@ -340,9 +433,20 @@ def test_vllm_backend_gives_the_same_sample_format(tiny_model_dir, tmp_path, mon
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
     items = _problems(2)
-    summary = evaluate_items(tiny_model_dir, items, tmp_path / "eval",
-                             {**CFG, "backend": "vllm", "decoding": "sample", "n_samples": 2, "temperature": 0.6,
-                              "top_p": 0.95, "vllm": {"gpu_memory_utilization": 0.5}})
+    summary = evaluate_items(
+        tiny_model_dir,
+        items,
+        tmp_path / "eval",
+        {
+            **CFG,
+            "backend": "vllm",
+            "decoding": "sample",
+            "n_samples": 2,
+            "temperature": 0.6,
+            "top_p": 0.95,
+            "vllm": {"gpu_memory_utilization": 0.5},
+        },
+    )
     records = read_jsonl(tmp_path / "eval" / "items.jsonl")
     assert records[0]["completions"] == ["\\boxed{7}", "so far"] and records[0]["verdicts"] == [True, False]
     assert records[0]["sample_n_tokens"] == [3, 12] and records[0]["sample_truncated"] == [False, True]
@@ -383,14 +487,25 @@ def test_eval_run_writes_reports_and_logs_the_table_to_wandb(tiny_model_dir, tmp
     monkeypatch.setitem(sys.modules, "wandb", fake)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    cfg = _compose_run([f"model_path={tiny_model_dir}", "benchmark=tinygsm", "eval.max_new_tokens=4", "eval.limit=3",
-                        "logger=wandb", "label=tiny", f"output_root={tmp_path}"])
+    cfg = _compose_run(
+        [
+            f"model_path={tiny_model_dir}",
+            "benchmark=tinygsm",
+            "eval.max_new_tokens=4",
+            "eval.limit=3",
+            "logger=wandb",
+            "label=tiny",
+            f"output_root={tmp_path}",
+        ]
+    )
     summary = run(cfg)
     run_dir = tmp_path / "eval" / "default" / "tiny" / "tinygsm" / "greedy"
     assert summary["n_eval"] == 3 and summary["benchmark"] == "tinygsm" and summary["max_new_tokens"] == 4
     for folder in (run_dir, tmp_path / "eval" / "default"):
         table = (folder / "report.md").read_text()
-        assert "| condition | benchmark | n | accuracy | 95% CI |" in table and "| tiny [greedy] | tinygsm | 3 |" in table
+        assert (
+            "| condition | benchmark | n | accuracy | 95% CI |" in table and "| tiny [greedy] | tinygsm | 3 |" in table
+        )
         assert (folder / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert logged["init"]["mode"] == "offline" and logged["init"]["project"] == "small-reasoners" and logged["finished"]
     wandb_table = logged["data"]["eval/results"]
@@ -409,8 +524,12 @@ def test_default_label_keeps_a_checkpoint_step_apart(tmp_path):
     labels = {default_label(str(run / "checkpoints" / c)) for c in ("checkpoint-50", "checkpoint-150")}
     assert labels == {"rl__ab12__checkpoint-50", "rl__ab12__checkpoint-150"}
     from eval.report import natural_key  # and the report lists them by step, not as strings
-    assert sorted(labels | {"rl__ab12"}, key=natural_key) == ["rl__ab12", "rl__ab12__checkpoint-50",
-                                                              "rl__ab12__checkpoint-150"]
+
+    assert sorted(labels | {"rl__ab12"}, key=natural_key) == [
+        "rl__ab12",
+        "rl__ab12__checkpoint-50",
+        "rl__ab12__checkpoint-150",
+    ]
     seed = tmp_path / "outputs" / "default" / "trace_sft" / "seed0" / "sft" / "final"
     seed.mkdir(parents=True)
     assert default_label(str(seed)) == "trace_sft__seed0"
@@ -420,20 +539,53 @@ def test_report_gathers_runs_and_labels():
     from eval.report import markdown_table, summary_row
     from eval.run import default_label, rewrite_argv
 
-    rows = [summary_row({"model_path": "/x/trace_sft/seed0/sft/final", "label": "trace", "benchmark": "gsm8k",
-                         "n_eval": 10, "accuracy": 0.5, "ci_low": 0.2, "ci_high": 0.8, "pass@1": 0.5, "pass@4": 0.9,
-                         "maj@4": 0.6, "mean@n": 0.45, "mean_tokens": 12.0, "truncation_rate": 0.1,
-                         "no_answer_rate": 0.0, "decoding": "sample", "n_samples": 4, "temperature": 0.6})]
+    rows = [
+        summary_row(
+            {
+                "model_path": "/x/trace_sft/seed0/sft/final",
+                "label": "trace",
+                "benchmark": "gsm8k",
+                "n_eval": 10,
+                "accuracy": 0.5,
+                "ci_low": 0.2,
+                "ci_high": 0.8,
+                "pass@1": 0.5,
+                "pass@4": 0.9,
+                "maj@4": 0.6,
+                "mean@n": 0.45,
+                "mean_tokens": 12.0,
+                "truncation_rate": 0.1,
+                "no_answer_rate": 0.0,
+                "decoding": "sample",
+                "n_samples": 4,
+                "temperature": 0.6,
+            }
+        )
+    ]
     table = markdown_table(rows)
-    assert "| trace [sample n=4 T=0.6] | gsm8k | 10 | 50.0 | 20.0–80.0 | 90.0 (k=4) | 60.0 (k=4) | 45.0 | 12.0 | 10.0 | 0.0 |" in table
-    assert rewrite_argv(["model=/a/b", "benchmark=gsm8k", "+model=c"]) == ["model_path=/a/b", "benchmark=gsm8k", "model_path=c"]
+    assert (
+        "| trace [sample n=4 T=0.6] | gsm8k | 10 | 50.0 | 20.0–80.0 | 90.0 (k=4) | 60.0 (k=4) | 45.0 | 12.0 | 10.0 | 0.0 |"  # noqa: E501
+        in table
+    )
+    assert rewrite_argv(["model=/a/b", "benchmark=gsm8k", "+model=c"]) == [
+        "model_path=/a/b",
+        "benchmark=gsm8k",
+        "model_path=c",
+    ]
     assert default_label("Qwen/Qwen3-1.7B") == "Qwen__Qwen3-1.7B"
 
 
 def _eval_run(args: list[str], **kwargs) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([sys.executable, "-m", "eval.run", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "eval.run", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
 
 
 def _lines(path: Path) -> int:
@@ -442,9 +594,18 @@ def _lines(path: Path) -> int:
 
 def test_eval_run_killed_then_rerun_has_exactly_one_record_per_item(tiny_model_dir, tmp_path):
     n = 40
-    args = [f"model={tiny_model_dir}", "benchmark=tinygsm", f"eval.limit={n}", "eval.max_new_tokens=24",
-            "eval.batch_size=1", "eval.chunk_items=1", "eval.dtype=float32", "threads=1", "label=tiny",
-            f"output_root={tmp_path}"]
+    args = [
+        f"model={tiny_model_dir}",
+        "benchmark=tinygsm",
+        f"eval.limit={n}",
+        "eval.max_new_tokens=24",
+        "eval.batch_size=1",
+        "eval.chunk_items=1",
+        "eval.dtype=float32",
+        "threads=1",
+        "label=tiny",
+        f"output_root={tmp_path}",
+    ]
     items_file = tmp_path / "eval" / "default" / "tiny" / "tinygsm" / "greedy" / "items.jsonl"
     first = _eval_run(args)
     deadline = time.monotonic() + 240
@@ -464,7 +625,7 @@ def test_eval_run_killed_then_rerun_has_exactly_one_record_per_item(tiny_model_d
     ids = [r["id"] for r in records]
     assert len(ids) == len(set(ids)) == n, "exactly one record per item"
     assert set(ids) == {f"toy-test-{i}" for i in range(n)}
-    assert records[:len(before)] == before, "finished items are kept, not regenerated"
+    assert records[: len(before)] == before, "finished items are kept, not regenerated"
     assert "resuming" in output and "| tiny [greedy] | tinygsm | 40 |" in output
 
 

@@ -24,15 +24,15 @@ from eval.metrics import (
 @pytest.mark.parametrize(
     ("n", "c", "k", "expected"),
     [
-        (5, 2, 2, 0.7),             # 1 - C(3,2)/C(5,2) = 1 - 3/10
-        (5, 2, 1, 0.4),             # k=1 is c/n
+        (5, 2, 2, 0.7),  # 1 - C(3,2)/C(5,2) = 1 - 3/10
+        (5, 2, 1, 0.4),  # k=1 is c/n
         (10, 3, 1, 0.3),
-        (5, 2, 5, 1.0),             # k=n with any correct sample
-        (5, 0, 5, 0.0),             # k=n, none correct
-        (5, 0, 1, 0.0),             # c=0
-        (5, 5, 1, 1.0),             # c=n
+        (5, 2, 5, 1.0),  # k=n with any correct sample
+        (5, 0, 5, 0.0),  # k=n, none correct
+        (5, 0, 1, 0.0),  # c=0
+        (5, 5, 1, 1.0),  # c=n
         (5, 5, 3, 1.0),
-        (4, 1, 2, 0.5),             # 1 - C(3,2)/C(4,2) = 1 - 3/6
+        (4, 1, 2, 0.5),  # 1 - C(3,2)/C(4,2) = 1 - 3/6
         (10, 3, 4, 1 - comb(7, 4) / comb(10, 4)),
         (200, 13, 10, 1 - comb(187, 10) / comb(200, 10)),
     ],
@@ -46,7 +46,9 @@ def test_pass_at_k_large_n_is_stable():
     assert value == pytest.approx(0.01, abs=1e-12)  # 1 - (1 - 100/10000)
 
 
-@pytest.mark.parametrize(("n", "c", "k", "needle"), [(5, 2, 6, "k=6"), (5, 2, 0, "k=0"), (5, 7, 1, "c=7"), (5, -1, 1, "c=-1")])
+@pytest.mark.parametrize(
+    ("n", "c", "k", "needle"), [(5, 2, 6, "k=6"), (5, 2, 0, "k=0"), (5, 7, 1, "c=7"), (5, -1, 1, "c=-1")]
+)
 def test_pass_at_k_rejects_bad_values(n, c, k, needle):
     with pytest.raises(ValueError, match=needle):
         pass_at_k(n, c, k)
@@ -66,9 +68,9 @@ def test_maj_at_k_tie_goes_to_earliest_answer():
     answers = ["7", "8", "8", "7"]
     verdicts = [True, False, False, True]
     assert majority_index(answers, 4) == 0
-    assert maj_at_k(answers, verdicts, 4) == 1.0   # 7 and 8 tie 2-2; "7" appeared first
+    assert maj_at_k(answers, verdicts, 4) == 1.0  # 7 and 8 tie 2-2; "7" appeared first
     assert maj_at_k(["8", "7", "7", "8"], [False, True, True, False], 4) == 0.0
-    assert maj_at_k(answers, verdicts, 3) == 0.0   # first 3: "8" wins 2-1
+    assert maj_at_k(answers, verdicts, 3) == 0.0  # first 3: "8" wins 2-1
 
 
 def test_maj_at_k_none_does_not_vote():
@@ -82,8 +84,8 @@ def test_maj_at_k_normalizer():
     verdicts = [True, True, True, False]
     norm = {"1/2": "0.5", "0.5": "0.5", "2": "2"}
     normalize = lambda a: norm[a.strip()]  # noqa: E731
-    assert maj_at_k(["1/2", "2", "0.5"], [True, False, True], 3) == 1.0   # 3-way tie -> earliest "1/2"
-    assert maj_at_k(["2", "1/2", "0.5"], [False, True, True], 3) == 0.0   # without normaliser "2" wins the tie
+    assert maj_at_k(["1/2", "2", "0.5"], [True, False, True], 3) == 1.0  # 3-way tie -> earliest "1/2"
+    assert maj_at_k(["2", "1/2", "0.5"], [False, True, True], 3) == 0.0  # without normaliser "2" wins the tie
     assert maj_at_k_normalized(["2", "1/2", "0.5"], [False, True, True], 3, normalize) == 1.0
     assert maj_at_k(answers, verdicts, 4, normalize=normalize) == 1.0
 
@@ -143,7 +145,7 @@ def test_aggregate_values():
     assert out["pass@1"] == pytest.approx((0.5 + 0.25 + 0) / 3)
     assert out["pass@2"] == pytest.approx(((1 - comb(2, 2) / comb(4, 2)) + (1 - comb(3, 2) / comb(4, 2))) / 3)
     assert out["pass@4"] == pytest.approx(2 / 3)
-    assert out["maj@4"] == pytest.approx(1 / 3)    # item 0 votes "5" (right), item 1 "1" (wrong), item 2 none
+    assert out["maj@4"] == pytest.approx(1 / 3)  # item 0 votes "5" (right), item 1 "1" (wrong), item 2 none
     assert out["mean@n"] == pytest.approx((0.5 + 0.25) / 3)
     assert out["mean_tokens"] == pytest.approx((100 + 200 + 400) / 12)
     assert out["truncation_rate"] == pytest.approx(3 / 12)
@@ -178,12 +180,12 @@ def test_aggregate_errors():
         ("\\boxed{C}", "C"),
         ("The final answer is $\\boxed{\\text{B}}$.", "B"),
         ("\\boxed{(a)}", "A"),
-        ("Answer: A\nHmm, wait. Re-checking, the answer is C.", "C"),      # last one wins
+        ("Answer: A\nHmm, wait. Re-checking, the answer is C.", "C"),  # last one wins
         ("(A) fails, (B) fails, so (D)", "D"),
-        ("\\boxed{C}. Why not (A)? Because A is a liquid.", "C"),           # explicit beats loose
+        ("\\boxed{C}. Why not (A)? Because A is a liquid.", "C"),  # explicit beats loose
         ("<think>Maybe the answer is B. \\boxed{B}</think>\nThe answer is \\boxed{D}.", "D"),
         ("<think>I lean to (A).</think>\nAnswer: C", "C"),
-        ("<think>The answer is B.</think>", "B"),                           # nothing after the think block
+        ("<think>The answer is B.</think>", "B"),  # nothing after the think block
         ("The answer is A bit unclear; I pick D.", "D"),
         ("Vitamin C is important for health", None),
         ("no letter here", None),

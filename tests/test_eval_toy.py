@@ -1,4 +1,5 @@
 """Greedy evaluation on the toy test split: batched left-padded generation, resumable items.jsonl, truncation."""
+
 from __future__ import annotations
 
 import json
@@ -43,10 +44,15 @@ def test_batched_greedy_equals_one_at_a_time(model_and_tokenizer, items):
     # one-at-a-time agrees with a plain unpadded generate() (outputs are in the prompts' order)
     for prompt, samples in zip(prompts[:3], single[:3]):
         ids = torch.tensor([tokenizer.encode(prompt, add_special_tokens=False)])
-        out = model.generate(ids, max_new_tokens=16, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id)[0, ids.shape[1]:].tolist()
+        out = model.generate(
+            ids,
+            max_new_tokens=16,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )[0, ids.shape[1] :].tolist()
         if tokenizer.eos_token_id in out:
-            out = out[:out.index(tokenizer.eos_token_id)]
+            out = out[: out.index(tokenizer.eos_token_id)]
         assert samples[0]["text"] == tokenizer.decode(out, skip_special_tokens=True)
     for samples in batched:
         sample = samples[0]
@@ -64,8 +70,9 @@ def test_generation_prompt_opens_the_assistant_turn(model_and_tokenizer):
 def test_end_of_turn_and_truncation_are_reported(model_and_tokenizer, items):
     """Some prompts end at once (n_tokens counts the end token), the rest hit max_new_tokens."""
     model, tokenizer = model_and_tokenizer
-    prompts = [chat_prompt_text(tokenizer, prompt_messages(item["question"] + " " * k)) for k in range(3)
-               for item in items]
+    prompts = [
+        chat_prompt_text(tokenizer, prompt_messages(item["question"] + " " * k)) for k in range(3) for item in items
+    ]
     outputs = [s[0] for s in generate_batched(model, tokenizer, prompts, max_new_tokens=6, batch_size=16)]
     assert any(s["truncated"] for s in outputs) and not all(s["truncated"] for s in outputs)
     for sample in outputs:
@@ -105,9 +112,19 @@ def test_evaluate_writes_one_record_per_item_and_resumes(peaky_model_dir, items,
 def test_evaluate_resumes_a_partial_items_file_without_duplicates(peaky_model_dir, items, tmp_path, monkeypatch):
     out = tmp_path / "eval"
     out.mkdir()
-    done = [{"id": item["id"], "question": item["question"], "gold": item["final_answer"], "completion": "kept",
-             "extracted": item["final_answer"], "correct": True, "n_tokens": 3, "truncated": False}
-            for item in items[:3]]
+    done = [
+        {
+            "id": item["id"],
+            "question": item["question"],
+            "gold": item["final_answer"],
+            "completion": "kept",
+            "extracted": item["final_answer"],
+            "correct": True,
+            "n_tokens": 3,
+            "truncated": False,
+        }
+        for item in items[:3]
+    ]
     torn = json.dumps({"id": items[3]["id"], "question": "half"})[:20]  # killed mid-record
     (out / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in done) + torn)
 

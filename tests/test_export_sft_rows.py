@@ -1,5 +1,6 @@
 """launch.export_sft_rows: writes the same SFT rows the pipeline's sft stage trains on, as a JSONL that
 launch.ds_sft_entry reads, and refuses conditions without SFT rows with a clear message."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,17 @@ def test_condition_without_sft_rows_is_refused(tmp_path: Path) -> None:
 
 def test_cli_writes_rows_and_rejects_stray_arguments(tmp_path: Path) -> None:
     out = tmp_path / "sub" / "rows.jsonl"
-    cmd = [sys.executable, "-m", "launch.export_sft_rows", "--out", str(out), "condition=answer_only_sft",
-           f"output_root={tmp_path}", "data.n_train=12", "data.n_test=4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "launch.export_sft_rows",
+        "--out",
+        str(out),
+        "condition=answer_only_sft",
+        f"output_root={tmp_path}",
+        "data.n_train=12",
+        "data.n_test=4",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"wrote 12 SFT rows to {out}" and len(out.read_text().splitlines()) == 12

@@ -1,4 +1,5 @@
-"""sft/filters: each filter drops what it should, and the report counts it; decontamination catches a planted eval problem."""
+"""sft/filters: each filter drops what it should and the report counts it; decontamination catches a planted problem."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,10 +10,22 @@ BODY = " ".join(f"w{i}" for i in range(100))
 EVAL_Q = "Lily has 12 red balloons and gives 5 of them to her friend Sam at the park."
 
 
-def _r(id_: str, problem_id: str, trace: str, verified: bool | None = True, tokens_out: int | None = None,
-       problem: str | None = None, answer: str = "4") -> dict:
-    record = {"id": id_, "problem_id": problem_id, "problem": problem or f"question {problem_id}", "answer": answer,
-              "trace": trace}
+def _r(
+    id_: str,
+    problem_id: str,
+    trace: str,
+    verified: bool | None = True,
+    tokens_out: int | None = None,
+    problem: str | None = None,
+    answer: str = "4",
+) -> dict:
+    record = {
+        "id": id_,
+        "problem_id": problem_id,
+        "problem": problem or f"question {problem_id}",
+        "answer": answer,
+        "trace": trace,
+    }
     if verified is not None:
         record["verified"] = verified
     if tokens_out is not None:
@@ -42,18 +55,29 @@ CONFIG = FilterConfig(min_tokens=2, max_tokens=500, near_dup_threshold=0.9, near
 def test_each_filter_is_counted():
     kept, report = apply_filters(RECORDS, CONFIG, [EVAL_Q, "an unrelated eval question"])
     assert [r["id"] for r in kept] == ["keep1", "keep2", "same_trace_other_problem", "verify_fallback_ok"]
-    assert report == {"n_in": 13, "verified": 2, "structure": 2, "length": 2, "exact_dup": 1, "near_dup": 1,
-                      "decontam": 1, "n_kept": 4}
-    assert report["n_in"] - report["n_kept"] == sum(report[k] for k in
-                                                    ("verified", "structure", "length", "exact_dup", "near_dup", "decontam"))
+    assert report == {
+        "n_in": 13,
+        "verified": 2,
+        "structure": 2,
+        "length": 2,
+        "exact_dup": 1,
+        "near_dup": 1,
+        "decontam": 1,
+        "n_kept": 4,
+    }
+    assert report["n_in"] - report["n_kept"] == sum(
+        report[k] for k in ("verified", "structure", "length", "exact_dup", "near_dup", "decontam")
+    )
 
 
 def test_filters_switch_off():
     off = FilterConfig(verified=False, structure=False, exact_dup=False, near_dup_threshold=None, decontam_ngram=None)
     kept, report = apply_filters(RECORDS, off, [EVAL_Q])
     assert len(kept) == len(RECORDS) and report["n_kept"] == 13
-    kept, report = apply_filters(RECORDS, {"verified": True, "structure": False, "exact_dup": False,
-                                           "near_dup_threshold": None, "decontam_ngram": None})
+    kept, report = apply_filters(
+        RECORDS,
+        {"verified": True, "structure": False, "exact_dup": False, "near_dup_threshold": None, "decontam_ngram": None},
+    )
     assert report["verified"] == 2 and report["n_kept"] == 11
 
 
@@ -70,9 +94,14 @@ def test_helpers():
     assert not well_formed("</think><think>\\boxed{1}") and not well_formed("<think>\\boxed{1}</think>")
 
 
-@pytest.mark.parametrize("kwargs, text", [(dict(near_dup_threshold=1.5), "near_dup_threshold"),
-                                          (dict(min_tokens=10, max_tokens=5), "max_tokens 5"),
-                                          (dict(decontam_ngram=0), "n-gram")])
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        (dict(near_dup_threshold=1.5), "near_dup_threshold"),
+        (dict(min_tokens=10, max_tokens=5), "max_tokens 5"),
+        (dict(decontam_ngram=0), "n-gram"),
+    ],
+)
 def test_bad_config_raises(kwargs, text):
     with pytest.raises(ValueError, match=text):
         FilterConfig(**kwargs)

@@ -1,4 +1,5 @@
 """Files that survive a kill: verified atomic JSONL, append-only JSONL with torn-tail repair, stage folders."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ def test_rewrite_replaces_the_old_content(tmp_path):
     assert read_verified_jsonl(path) == ROWS[:3]
 
 
-@pytest.mark.parametrize("damage", ["truncate", "truncate_at_line", "alter_byte", "append_row", "drop_meta",
-                                    "drop_file", "bad_meta"])
+@pytest.mark.parametrize(
+    "damage", ["truncate", "truncate_at_line", "alter_byte", "append_row", "drop_meta", "drop_file", "bad_meta"]
+)
 def test_damaged_file_reads_as_none(tmp_path, damage):
     path = tmp_path / "rows.jsonl"
     write_jsonl_atomic(path, ROWS)
@@ -50,7 +52,7 @@ def test_damaged_file_reads_as_none(tmp_path, damage):
         path.write_bytes(raw[: raw.index(b"\n", len(raw) // 2) + 1])
     elif damage == "alter_byte":  # same length, one digit changed
         at = raw.index(b'"n": 7')
-        path.write_bytes(raw[:at] + b'"n": 8' + raw[at + 6:])
+        path.write_bytes(raw[:at] + b'"n": 8' + raw[at + 6 :])
     elif damage == "append_row":
         path.write_bytes(raw + b'{"id": "extra"}\n')
     elif damage == "drop_meta":

@@ -1,4 +1,5 @@
 """sft/kd.py: token-level KD moves the student toward the teacher, α=0 is SFT's CE, vocab checks, resume, GOLD path."""
+
 from __future__ import annotations
 
 import json
@@ -31,14 +32,27 @@ def teacher_dir(tiny_model_dir, rows, tmp_path_factory):
 
     from launch.config_check import compose
 
-    cfg = OmegaConf.to_container(compose(["sft.max_steps=40", "sft.save_steps=100", "sft.per_device_train_batch_size=4",
-                                          "sft.max_length=256"]).sft, resolve=True)
+    cfg = OmegaConf.to_container(
+        compose(
+            ["sft.max_steps=40", "sft.save_steps=100", "sft.per_device_train_batch_size=4", "sft.max_length=256"]
+        ).sft,
+        resolve=True,
+    )
     return train_sft(tiny_model_dir, rows, tmp_path_factory.mktemp("kd_teacher"), cfg)["model_path"]
 
 
 # Every kd knob, spelled out so the tests do not depend on conf/kd/default.yaml (test_conf_kd_group_* checks that).
-KD = {"teacher": None, "temperature": 2.0, "alpha": 0.5, "beta": 0.0, "lmbda": 0.0, "seq_kd": False,
-      "sample_temperature": 1.0, "max_new_tokens": 128, "cross_tokenizer": False}
+KD = {
+    "teacher": None,
+    "temperature": 2.0,
+    "alpha": 0.5,
+    "beta": 0.0,
+    "lmbda": 0.0,
+    "seq_kd": False,
+    "sample_temperature": 1.0,
+    "max_new_tokens": 128,
+    "cross_tokenizer": False,
+}
 
 
 def _kd_cfg(sft_cfg, *sft_overrides: str, **kd) -> dict:
@@ -60,8 +74,8 @@ def _completion_kl_and_ce(student_dir: str, teacher_dir: str, rows: list[dict]) 
         ids = torch.tensor([tokenizer.encode(full, add_special_tokens=False)])
         start = len(tokenizer.encode(prompt, add_special_tokens=False))
         with torch.no_grad():
-            log_s = F.log_softmax(student(ids).logits[0, start - 1:-1], dim=-1)
-            log_t = F.log_softmax(teacher(ids).logits[0, start - 1:-1], dim=-1)
+            log_s = F.log_softmax(student(ids).logits[0, start - 1 : -1], dim=-1)
+            log_t = F.log_softmax(teacher(ids).logits[0, start - 1 : -1], dim=-1)
         kl += float((log_t.exp() * (log_t - log_s)).sum())
         ce += float(-log_s.gather(1, ids[0, start:, None]).sum())
         count += ids.shape[1] - start
@@ -69,8 +83,9 @@ def _completion_kl_and_ce(student_dir: str, teacher_dir: str, rows: list[dict]) 
 
 
 # ---- training moves the student toward the teacher ------------------------------------------------------
-def test_kd_lowers_the_kd_loss_and_the_held_out_kl_to_the_teacher(tiny_model_dir, teacher_dir, rows, held_out,
-                                                                  sft_cfg, tmp_path):
+def test_kd_lowers_the_kd_loss_and_the_held_out_kl_to_the_teacher(
+    tiny_model_dir, teacher_dir, rows, held_out, sft_cfg, tmp_path
+):
     kl_before, _ = _completion_kl_and_ce(tiny_model_dir, teacher_dir, held_out)
     cfg = _kd_cfg(sft_cfg, "sft.max_steps=30")  # T=2, α=0.5, forward KL, off-policy
     summary = train_kd(tiny_model_dir, teacher_dir, rows, tmp_path / "kd", cfg, seed=0)
@@ -93,8 +108,9 @@ def test_kd_lowers_the_kd_loss_and_the_held_out_kl_to_the_teacher(tiny_model_dir
 
 
 # ---- the loss itself -----------------------------------------------------------------------------------
-def test_alpha_zero_is_sft_cross_entropy_and_alpha_one_is_zero_against_itself(tiny_model_dir, teacher_dir, rows,
-                                                                              sft_cfg, tmp_path):
+def test_alpha_zero_is_sft_cross_entropy_and_alpha_one_is_zero_against_itself(
+    tiny_model_dir, teacher_dir, rows, sft_cfg, tmp_path
+):
     from datasets import Dataset
     from trl import SFTTrainer
 
@@ -104,9 +120,12 @@ def test_alpha_zero_is_sft_cross_entropy_and_alpha_one_is_zero_against_itself(ti
     kd_loss = float(kd.compute_loss(kd.model, kd_batch).detach())
 
     cfg = sft_cfg("full")
-    sft = SFTTrainer(model=load_model(tiny_model_dir), args=build_sft_config(cfg, tmp_path / "sft", "none", 0),
-                     train_dataset=Dataset.from_list(batch_rows),
-                     processing_class=load_tokenizer(tiny_model_dir, padding_side="right"))
+    sft = SFTTrainer(
+        model=load_model(tiny_model_dir),
+        args=build_sft_config(cfg, tmp_path / "sft", "none", 0),
+        train_dataset=Dataset.from_list(batch_rows),
+        processing_class=load_tokenizer(tiny_model_dir, padding_side="right"),
+    )
     sft_batch = sft.data_collator([sft.train_dataset[i] for i in range(4)])
     assert int((kd_batch["labels"] != -100).sum()) == int((sft_batch["labels"] != -100).sum())  # same loss tokens
     sft_loss = float(sft.compute_loss(sft.model, sft_batch).detach())
@@ -118,19 +137,25 @@ def test_alpha_zero_is_sft_cross_entropy_and_alpha_one_is_zero_against_itself(ti
     import torch
     import torch.nn.functional as F
 
-    pure = build_kd_trainer(tiny_model_dir, teacher_dir, batch_rows, tmp_path / "kl",
-                            _kd_cfg(sft_cfg, alpha=1.0, beta=0.0, temperature=3.0))
+    pure = build_kd_trainer(
+        tiny_model_dir, teacher_dir, batch_rows, tmp_path / "kl", _kd_cfg(sft_cfg, alpha=1.0, beta=0.0, temperature=3.0)
+    )
     with torch.no_grad():
         mask = kd_batch["labels"][:, 1:] != -100
         s = pure.model(input_ids=kd_batch["input_ids"], attention_mask=kd_batch["attention_mask"]).logits[:, :-1][mask]
-        t = pure.teacher_model(input_ids=kd_batch["input_ids"], attention_mask=kd_batch["attention_mask"]).logits[:, :-1][mask]
+        t = pure.teacher_model(input_ids=kd_batch["input_ids"], attention_mask=kd_batch["attention_mask"]).logits[
+            :, :-1
+        ][mask]
         log_s, log_t = F.log_softmax(s / 3, dim=-1), F.log_softmax(t / 3, dim=-1)
         expected = 9 * float((log_t.exp() * (log_t - log_s)).sum(-1).mean())
     assert float(pure.compute_loss(pure.model, kd_batch).detach()) == pytest.approx(expected, rel=1e-4)
 
-    same = build_kd_trainer(tiny_model_dir, tiny_model_dir, batch_rows, tmp_path / "a1",
-                            _kd_cfg(sft_cfg, alpha=1.0, beta=0.5))
-    assert abs(float(same.compute_loss(same.model, kd_batch).detach())) < 1e-5  # no divergence from an identical teacher
+    same = build_kd_trainer(
+        tiny_model_dir, tiny_model_dir, batch_rows, tmp_path / "a1", _kd_cfg(sft_cfg, alpha=1.0, beta=0.5)
+    )
+    assert (
+        abs(float(same.compute_loss(same.model, kd_batch).detach())) < 1e-5
+    )  # no divergence from an identical teacher
 
 
 def test_cross_tokenizer_knobs_map_onto_gold(tiny_model_dir, rows, sft_cfg, tmp_path):
@@ -218,10 +243,15 @@ def test_a_killed_kd_run_resumes_to_the_same_model(tiny_model_dir, teacher_dir, 
 def test_lora_kd_merges_into_final(tiny_model_dir, teacher_dir, rows, sft_cfg, tmp_path):
     from safetensors.torch import load_file
 
-    cfg = _kd_cfg(sft_cfg, "sft.max_steps=2", "sft.lora={r: 4, alpha: 8, dropout: 0.0, use_rslora: true, "
-                  "target_modules: all-linear}")
+    cfg = _kd_cfg(
+        sft_cfg,
+        "sft.max_steps=2",
+        "sft.lora={r: 4, alpha: 8, dropout: 0.0, use_rslora: true, target_modules: all-linear}",
+    )
     summary = train_kd(tiny_model_dir, teacher_dir, rows, tmp_path / "lora", cfg)
-    merged, base = load_file(str(Path(summary["model_path"]) / "model.safetensors")), load_file(
-        str(Path(tiny_model_dir) / "model.safetensors"))
+    merged, base = (
+        load_file(str(Path(summary["model_path"]) / "model.safetensors")),
+        load_file(str(Path(tiny_model_dir) / "model.safetensors")),
+    )
     assert merged.keys() == base.keys() and (tmp_path / "lora" / "adapter" / "adapter_config.json").exists()
     assert any(not (merged[k] == base[k]).all() for k in base if "proj" in k)  # the adapter was merged in

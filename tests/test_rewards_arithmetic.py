@@ -1,5 +1,6 @@
 """rewards.arithmetic: equations parsed and checked (never evaluated as code), grounding, hostile text, and the
 reward through the registry on real toy traces."""
+
 from __future__ import annotations
 
 import time
@@ -45,8 +46,8 @@ def test_hostile_text_is_parsed_fast_and_never_executed(tmp_path):
     marker = tmp_path / "pwned"
     hostile = [
         f"__import__('os').system('touch {marker}') = 0",
-        "9" * 20000 + " * " + "9" * 20000 + " = 1",     # numbers too long to be an equation
-        "1 + " * 200000 + "1 = 3",                        # one huge chain: only its last 9 numbers form a match
+        "9" * 20000 + " * " + "9" * 20000 + " = 1",  # numbers too long to be an equation
+        "1 + " * 200000 + "1 = 3",  # one huge chain: only its last 9 numbers form a match
         "2 ** 1000000 = 1 and 10 ^ 10 ^ 10 = 1",
         ("7 * 9 = 63 " * 5000),
         "1 / 0 = 1",

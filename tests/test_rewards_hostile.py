@@ -62,7 +62,7 @@ def _hostile_cases(marker: str) -> list[tuple[str, str, str]]:
         ("python_code", "\\boxed{" + code + "}", "x+1"),
         ("python_code_numeric_gold", "\\boxed{" + code + "}", "5"),
         ("python_code_text_gold", "\\boxed{" + code + "}", "\\text{os}"),
-        ("python_eval", "\\boxed{eval(\"" + code + "\")}", "x"),
+        ("python_eval", '\\boxed{eval("' + code + '")}', "x"),
         ("python_lambda", "\\boxed{(lambda: " + code + ")()}", "x"),
         ("python_answer_tag", "<answer>" + code + "</answer>", "y"),
         ("python_phrase", "The answer is " + code, "y"),

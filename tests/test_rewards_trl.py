@@ -151,7 +151,11 @@ def test_registry_builds_from_yaml():
 
 def test_registry_list_spec_and_errors():
     funcs, weights = build_reward_funcs(
-        [{"name": "correctness"}, {"name": "tag_count", "weight": 0.1}, {"name": "length_penalty", "soft_tokens": 10, "max_tokens": 20}]
+        [
+            {"name": "correctness"},
+            {"name": "tag_count", "weight": 0.1},
+            {"name": "length_penalty", "soft_tokens": 10, "max_tokens": 20},
+        ]
     )
     assert weights == [1.0, 0.1, 1.0] and len(funcs) == 3
     assert set(REWARDS) >= {"correctness", "format", "tag_count", "length_penalty"}

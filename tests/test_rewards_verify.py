@@ -70,7 +70,9 @@ def test_fast_path_numbers(text, value):
     assert num is not None and num.value == value
 
 
-@pytest.mark.parametrize("text", ["1,2", "12,34", "5x", "\\sqrt{2}", "\\frac{1}{0}", "1e999", "10^{5000}", "(1,2)", "a"])
+@pytest.mark.parametrize(
+    "text", ["1,2", "12,34", "5x", "\\sqrt{2}", "\\frac{1}{0}", "1e999", "10^{5000}", "(1,2)", "a"]
+)
 def test_fast_path_declines(text):
     assert parse_number(text) is None
 

@@ -1,5 +1,6 @@
 """conf/rl composes for the CPU and vLLM variants, every key reaches GRPOConfig, and the vLLM path refuses to
 start on a machine without CUDA / vllm / a server with a message that says what to do instead."""
+
 from __future__ import annotations
 
 import socket
@@ -12,9 +13,21 @@ from rl.grpo_config import OUR_KEYS, TRAINER_KEYS, build_grpo_config, check_rl_c
 from rl.vllm_guard import GenerationBackendError, check_server, generation_kwargs
 
 # Settings that drifted across TRL versions: each must be set explicitly in conf/rl/grpo.yaml.
-DRIFTED = ("beta", "loss_type", "scale_rewards", "num_generations", "epsilon", "epsilon_high",
-           "mask_truncated_completions", "temperature", "max_prompt_length", "max_completion_length",
-           "learning_rate", "lr_scheduler_type", "steps_per_generation")
+DRIFTED = (
+    "beta",
+    "loss_type",
+    "scale_rewards",
+    "num_generations",
+    "epsilon",
+    "epsilon_high",
+    "mask_truncated_completions",
+    "temperature",
+    "max_prompt_length",
+    "max_completion_length",
+    "learning_rate",
+    "lr_scheduler_type",
+    "steps_per_generation",
+)
 
 
 def _rl(option: str = "grpo", *overrides: str) -> dict:
@@ -72,7 +85,9 @@ def _fake_vllm(monkeypatch, version: str = "0.30.1"):
     from importlib import metadata
 
     real_spec, real_version = importlib.util.find_spec, metadata.version
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "vllm" else real_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: object() if name == "vllm" else real_spec(name, *a)
+    )
     monkeypatch.setattr(metadata, "version", lambda name: version if name == "vllm" else real_version(name))
 
 
@@ -81,12 +96,14 @@ def test_vllm_kwargs_are_valid_grpo_config_fields(monkeypatch):
     from trl import GRPOConfig
 
     _fake_vllm(monkeypatch)
-    colocate = generation_kwargs(_rl("grpo_vllm_colocate")["generation"], use_cpu=False, cuda_available=True,
-                                 max_model_length=416)
+    colocate = generation_kwargs(
+        _rl("grpo_vllm_colocate")["generation"], use_cpu=False, cuda_available=True, max_model_length=416
+    )
     assert colocate["use_vllm"] and colocate["vllm_mode"] == "colocate" and colocate["vllm_enable_sleep_mode"] is True
     assert colocate["vllm_max_model_length"] == 416 and colocate["vllm_gpu_memory_utilization"] == 0.3
-    server = generation_kwargs(_rl("grpo_vllm_server")["generation"], use_cpu=False, cuda_available=True,
-                               check_server_up=False)
+    server = generation_kwargs(
+        _rl("grpo_vllm_server")["generation"], use_cpu=False, cuda_available=True, check_server_up=False
+    )
     assert server["vllm_mode"] == "server" and server["vllm_server_port"] == 8000
     for kwargs in (colocate, server):
         args = GRPOConfig(output_dir="/tmp/unused", use_cpu=True, bf16=False, report_to="none", **kwargs)
@@ -104,13 +121,16 @@ def test_vllm_server_not_running_points_at_the_recipe():
         check_server("127.0.0.1", port, wait_s=0)
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"loss_type": "ppo"}, "unknown rl.loss_type 'ppo'; valid: \\['grpo'"),
-    ({"scale_rewards": True}, "unknown rl.scale_rewards True; valid"),
-    ({"num_generations": 3}, "num_generations=3 must be >= 2 and divide the generation batch"),
-    ({"steps_per_generation": 4, "save_steps": 6}, "save_steps=6 x gradient_accumulation_steps must be a multiple"),
-    ({"beta_kl": 0.1}, "unknown rl config keys \\['beta_kl'\\]"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"loss_type": "ppo"}, "unknown rl.loss_type 'ppo'; valid: \\['grpo'"),
+        ({"scale_rewards": True}, "unknown rl.scale_rewards True; valid"),
+        ({"num_generations": 3}, "num_generations=3 must be >= 2 and divide the generation batch"),
+        ({"steps_per_generation": 4, "save_steps": 6}, "save_steps=6 x gradient_accumulation_steps must be a multiple"),
+        ({"beta_kl": 0.1}, "unknown rl config keys \\['beta_kl'\\]"),
+    ],
+)
 def test_bad_rl_values_fail_clearly(override, message):
     with pytest.raises(ValueError, match=message):
         check_rl_config({**_rl(), **override})

@@ -1,4 +1,5 @@
 """rl.learning_check: the verdict on a GRPO run's training pass rate, from synthetic and real log histories."""
+
 from __future__ import annotations
 
 import json
@@ -52,12 +53,12 @@ def test_falls_back_to_the_summed_reward_without_the_pass_rate_signal():
 
 
 def test_verdict_of_a_real_short_grpo_run_is_in_its_summary(tiny_model_dir, tmp_path):
+    from rl.train import train_grpo
     from tests.test_rl_train import SPEC, grpo_rows, rl_cfg
 
-    from rl.train import train_grpo
-
-    summary = train_grpo(tiny_model_dir, grpo_rows(4), tmp_path, rl_cfg("grpo", "rl.max_steps=2", "rl.save_steps=2"),
-                         SPEC, use_cpu=True)
+    summary = train_grpo(
+        tiny_model_dir, grpo_rows(4), tmp_path, rl_cfg("grpo", "rl.max_steps=2", "rl.save_steps=2"), SPEC, use_cpu=True
+    )
     logged = json.loads(Path(tmp_path / "log_history.json").read_text())
     assert summary["learning"] == json.loads(json.dumps(learning_verdict(logged)))
     assert summary["learning"]["n_points"] == 2 and summary["learning"]["verdict"] == "too_short"

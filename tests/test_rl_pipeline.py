@@ -1,5 +1,6 @@
 """The `grpo` and `sft_grpo` conditions through launch.pipeline on a tiny budget: the rl stage runs from the right
 start point, writes its (shared, per-seed) folder and summary, feeds eval, and is skipped when re-run."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["data.n_train=60", "data.n_test=8", "model.tokenizer.corpus_problems=60", "model.pretrain.n_facts=800",
-         "model.pretrain.n_statements=40", "model.pretrain.max_steps=4", "model.pretrain.save_steps=1000",
-         "sft.max_steps=2", "sft.save_steps=2", "eval.batch_size=8", "rl.max_steps=2", "rl.save_steps=2",
-         "rl.num_generations=2", "rl.per_device_train_batch_size=4", "rl.max_completion_length=16", "rl.logging_steps=1"]
+SMALL = [
+    "data.n_train=60",
+    "data.n_test=8",
+    "model.tokenizer.corpus_problems=60",
+    "model.pretrain.n_facts=800",
+    "model.pretrain.n_statements=40",
+    "model.pretrain.max_steps=4",
+    "model.pretrain.save_steps=1000",
+    "sft.max_steps=2",
+    "sft.save_steps=2",
+    "eval.batch_size=8",
+    "rl.max_steps=2",
+    "rl.save_steps=2",
+    "rl.num_generations=2",
+    "rl.per_device_train_batch_size=4",
+    "rl.max_completion_length=16",
+    "rl.logging_steps=1",
+]
 
 
 @pytest.mark.slow
@@ -58,7 +73,7 @@ def test_sft_control_continues_sft_for_the_seconds_grpo_took(tmp_path):
     sft_dirs = sorted((tmp_path / "shared" / "sft").iterdir(), key=lambda p: p.stat().st_mtime)
     first, more = [read_summary(p) for p in sft_dirs if p.is_dir()]
     rl = read_summary(next(p for p in (tmp_path / "shared" / "rl").iterdir() if p.is_dir()))
-    assert rl["start_path"] == first["model_path"]            # the GRPO run it is matched against: sft_grpo's
+    assert rl["start_path"] == first["model_path"]  # the GRPO run it is matched against: sft_grpo's
     expected = math.ceil(rl["train_seconds"] / (first["train_seconds"] / first["steps"]))
     assert result["sft_more_steps"] == more["steps"] == max(1, expected)
     assert result["model_path"] == more["model_path"] and "accuracy" in result
@@ -76,10 +91,22 @@ def test_continue_sft_changes_only_the_control_sft_recipe(monkeypatch, tmp_path)
 
     seen = {}
     monkeypatch.setattr(stages, "stage_rl", lambda cfg, model_path, data_dir: {"train_seconds": 10.0})
-    monkeypatch.setattr(stages, "stage_sft", lambda cfg, base, rows, source=None: seen.update(sft=cfg.sft, source=source)
-                        or {"model_path": "more", "steps": cfg.sft.max_steps, "train_seconds": 1.0})
-    cfg = compose(["condition=sft_control", "+condition.continue_sft.learning_rate=6e-4",
-                   "+condition.continue_sft.warmup_steps=0", f"output_root={tmp_path}"])
+    monkeypatch.setattr(
+        stages,
+        "stage_sft",
+        lambda cfg, base, rows, source=None: (
+            seen.update(sft=cfg.sft, source=source)
+            or {"model_path": "more", "steps": cfg.sft.max_steps, "train_seconds": 1.0}
+        ),
+    )
+    cfg = compose(
+        [
+            "condition=sft_control",
+            "+condition.continue_sft.learning_rate=6e-4",
+            "+condition.continue_sft.warmup_steps=0",
+            f"output_root={tmp_path}",
+        ]
+    )
     first = {"model_path": "sft", "train_seconds": 4.0, "steps": 8}  # 0.5 s per step -> 20 steps for 10 s of GRPO
     more = stages.stage_sft_more(cfg, first, [], tmp_path)
     assert more["extra_steps"] == 20 == seen["sft"].max_steps and more["matched_rl_seconds"] == 10.0

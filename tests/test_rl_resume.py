@@ -1,6 +1,7 @@
 """Kill and resume: a GRPO subprocess is SIGKILLed mid-run (past its first checkpoint), re-run, and finishes at the
 same step count with the same data order (and, since RNG states are restored, the same rewards) as an
 uninterrupted run."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,14 @@ summary = train_grpo(model_dir, grpo_rows(24), out_dir, cfg, SPEC, seed=3, use_c
 
 def _start(script: Path, model_dir: str, out: Path, stall_at: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, str(script), model_dir, str(out), str(stall_at)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), model_dir, str(out), str(stall_at)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(proc: subprocess.Popen) -> None:

@@ -1,4 +1,5 @@
 """launch.serve: the OpenAI-compatible endpoint over real loopback HTTP, its outputs, errors, hook and CLI."""
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,13 @@ def test_greedy_choices_equal_eval_generate_with_usage_and_finish_reasons(served
 
 def test_seed_makes_sampling_reproducible(served):
     url = served[0]
-    texts = [[c["message"]["content"] for c in _chat(url, n=3, temperature=1.0, top_p=1.0, max_tokens=12,
-                                                     seed=seed).json()["choices"]] for seed in (7, 7, 8)]
+    texts = [
+        [
+            c["message"]["content"]
+            for c in _chat(url, n=3, temperature=1.0, top_p=1.0, max_tokens=12, seed=seed).json()["choices"]
+        ]
+        for seed in (7, 7, 8)
+    ]
     assert texts[0] == texts[1] and texts[0] != texts[2]
     assert len(set(texts[0])) > 1  # the n choices are separate samples
 
@@ -76,20 +82,27 @@ def test_the_openai_client_speaks_to_it(served):
         client.chat.completions.create(model="gpt-x", messages=QUESTION)
 
 
-@pytest.mark.parametrize("body, param, text", [
-    ({"messages": []}, "messages", "non-empty list"),
-    ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "valid: \\['system', 'user', 'assistant'\\]"),
-    ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content", "must be a string"),
-    ({"n": 0}, "n", "in \\[1, 4\\]"),
-    ({"n": 9}, "n", "in \\[1, 4\\]"),
-    ({"n": "2"}, "n", "integer"),
-    ({"temperature": -0.5}, "temperature", "in \\[0.0, 2.0\\]"),
-    ({"top_p": 0}, "top_p", "in \\(0.0, 1.0\\]"),
-    ({"max_tokens": 65}, "max_tokens", "exceeds this server's cap 64"),
-    ({"max_tokens": 0}, "max_tokens", "in \\[1, 64\\]"),
-    ({"seed": 1.5}, "seed", "integer or null"),
-    ({"stream": True}, "stream", "not supported"),
-])
+@pytest.mark.parametrize(
+    "body, param, text",
+    [
+        ({"messages": []}, "messages", "non-empty list"),
+        (
+            {"messages": [{"role": "robot", "content": "x"}]},
+            "messages[0].role",
+            "valid: \\['system', 'user', 'assistant'\\]",
+        ),
+        ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content", "must be a string"),
+        ({"n": 0}, "n", "in \\[1, 4\\]"),
+        ({"n": 9}, "n", "in \\[1, 4\\]"),
+        ({"n": "2"}, "n", "integer"),
+        ({"temperature": -0.5}, "temperature", "in \\[0.0, 2.0\\]"),
+        ({"top_p": 0}, "top_p", "in \\(0.0, 1.0\\]"),
+        ({"max_tokens": 65}, "max_tokens", "exceeds this server's cap 64"),
+        ({"max_tokens": 0}, "max_tokens", "in \\[1, 64\\]"),
+        ({"seed": 1.5}, "seed", "integer or null"),
+        ({"stream": True}, "stream", "not supported"),
+    ],
+)
 def test_a_bad_field_gets_a_400_naming_it(served, body, param, text):
     import re
 
@@ -121,8 +134,9 @@ def test_a_hook_sees_the_request_and_can_answer_instead(peaky_model_and_tokenize
     try:
         headers = {"Authorization": "Bearer abc"}
         first = httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "n": 2}, headers=headers, timeout=30)
-        second = httpx.post(f"{url}/chat/completions", json={"messages": QUESTION, "n": 2, "max_tokens": 2},
-                            headers=headers, timeout=30)
+        second = httpx.post(
+            f"{url}/chat/completions", json={"messages": QUESTION, "n": 2, "max_tokens": 2}, headers=headers, timeout=30
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -131,8 +145,17 @@ def test_a_hook_sees_the_request_and_can_answer_instead(peaky_model_and_tokenize
 
 
 def test_build_app_loads_a_checkpoint_and_rejects_bad_caps(tiny_model_dir):
-    cfg = {"model_path": tiny_model_dir, "served_model_name": None, "dtype": "float32", "device": "cpu",
-           "threads": None, "max_tokens": 8, "default_max_tokens": 4, "max_n": 2, "compact_every": None}
+    cfg = {
+        "model_path": tiny_model_dir,
+        "served_model_name": None,
+        "dtype": "float32",
+        "device": "cpu",
+        "threads": None,
+        "max_tokens": 8,
+        "default_max_tokens": 4,
+        "max_n": 2,
+        "compact_every": None,
+    }
     app = build_app(cfg)
     status, body = app.handle("POST", "/v1/chat/completions", {"model": tiny_model_dir, "messages": QUESTION})
     assert status == 200 and body["usage"]["completion_tokens"] <= 4 and body["model"] == tiny_model_dir
@@ -154,16 +177,31 @@ def test_cli_needs_a_model_and_names_a_bad_key(capsys):
 
 def test_cli_serves_on_port_0_and_prints_the_url(tiny_model_dir):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "launch.serve", f"model={tiny_model_dir}", "port=0", "threads=1",
-                             "served_model_name=tiny", "dtype=float32"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "launch.serve",
+            f"model={tiny_model_dir}",
+            "port=0",
+            "threads=1",
+            "served_model_name=tiny",
+            "dtype=float32",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("serving tiny at http://127.0.0.1:"), line
         url = line.split(" at ")[1].strip()
         assert not url.endswith(":0/v1")
-        body = httpx.post(f"{url}/chat/completions", json={"model": "tiny", "messages": QUESTION, "max_tokens": 3},
-                          timeout=60).json()
+        body = httpx.post(
+            f"{url}/chat/completions", json={"model": "tiny", "messages": QUESTION, "max_tokens": 3}, timeout=60
+        ).json()
         assert body["choices"][0]["finish_reason"] in ("stop", "length") and body["usage"]["completion_tokens"] <= 3
         assert json.loads(httpx.get(f"{url}/models", timeout=30).text)["data"][0]["id"] == "tiny"
     finally:

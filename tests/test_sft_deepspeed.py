@@ -7,6 +7,7 @@ on a machine JIT-builds its shared-memory comm op (~40-70 s on two cores; cached
 No explicit `deepspeed.init_distributed("gloo")` is needed here: `train_sft` loads the model before the SFTConfig
 exists (no `zero.Init`), and accelerate starts the gloo process group for a multi-CPU run.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,12 +28,39 @@ TIMEOUT_S = 600
 
 def _torchrun(model_dir: str, rows: Path, out: Path, stage: str, sft: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")}
-    env.update(CUDA_VISIBLE_DEVICES="", DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "launch.ds_sft_entry", "--model", model_dir, "--rows", str(rows), "--out", str(out),
-           "--deepspeed", stage, "--sft", sft, "--max-steps", str(STEPS),
-           "sft.per_device_train_batch_size=2", "sft.logging_steps=1", f"sft.save_steps={STEPS}", "sft.max_length=256"]
+    env.update(
+        CUDA_VISIBLE_DEVICES="",
+        DS_ACCELERATOR="cpu",
+        OMP_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "launch.ds_sft_entry",
+        "--model",
+        model_dir,
+        "--rows",
+        str(rows),
+        "--out",
+        str(out),
+        "--deepspeed",
+        stage,
+        "--sft",
+        sft,
+        "--max-steps",
+        str(STEPS),
+        "sft.per_device_train_batch_size=2",
+        "sft.logging_steps=1",
+        f"sft.save_steps={STEPS}",
+        "sft.max_length=256",
+    ]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
 
 
@@ -55,7 +83,9 @@ def test_deepspeed_sft_two_cpu_processes(tiny_model_dir: str, tmp_path: Path, st
     # DeepSpeed really ran and sharded: one ZeRO optimizer-state file per rank in the checkpoint.
     ds_dir = out / "checkpoints" / f"checkpoint-{STEPS}" / f"global_step{STEPS}"
     assert sorted(p.name for p in ds_dir.glob("*optim_states.pt")) == [
-        "zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"]
+        "zero_pp_rank_0_mp_rank_00_optim_states.pt",
+        "zero_pp_rank_1_mp_rank_00_optim_states.pt",
+    ]
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

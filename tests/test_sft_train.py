@@ -1,4 +1,5 @@
 """sft/train.py on TRL's SFTTrainer: loss masking of prompt-completion rows, final/ by path, resume, LoRA merge."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,13 @@ from tests._sft_fixtures import make_sft_rows, toy_problems
 def rows():
     """Trace rows plus answer-only rows (short completions), TRL conversational prompt-completion format."""
     out = make_sft_rows(16)
-    out += [{"prompt": prompt_messages(p["question"]), "completion": completion_messages(answer_only_completion(p["final_answer"]))}
-            for p in toy_problems(4, seed=1)]
+    out += [
+        {
+            "prompt": prompt_messages(p["question"]),
+            "completion": completion_messages(answer_only_completion(p["final_answer"])),
+        }
+        for p in toy_problems(4, seed=1)
+    ]
     return out
 
 
@@ -51,8 +57,9 @@ def trainer(tiny_model_dir, rows, tmp_path_factory):
     cfg = OmegaConf.to_container(compose(["sft.max_steps=1", "sft.per_device_train_batch_size=4"]).sft, resolve=True)
     tokenizer = load_tokenizer(tiny_model_dir, padding_side="right")
     args = build_sft_config(cfg, tmp_path_factory.mktemp("masking"), "none", 0)
-    return SFTTrainer(model=load_model(tiny_model_dir), args=args, train_dataset=Dataset.from_list(rows),
-                      processing_class=tokenizer), tokenizer
+    return SFTTrainer(
+        model=load_model(tiny_model_dir), args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+    ), tokenizer
 
 
 def _loss_mask(example: dict) -> list[int]:
@@ -76,7 +83,7 @@ def test_dataset_masks_exactly_the_completion(trainer, rows):
         assert completion.startswith(row["completion"][0]["content"] + "<|im_end|>")
         assert tokenizer.eos_token_id in ids[first:]  # the student learns to end its turn
         if "labels" in example:
-            assert [l for l, m in zip(example["labels"], mask) if m] == ids[first:]
+            assert [label for label, m in zip(example["labels"], mask) if m] == ids[first:]
 
 
 def test_collator_masks_prompt_and_padding(trainer, rows):
@@ -164,8 +171,9 @@ def test_lora_saves_adapter_and_merges_into_final(tiny_model_dir, rows, sft_cfg,
     import torch
     from peft import PeftModel
 
-    cfg = sft_cfg("lora", "sft.max_steps=3", "sft.save_steps=3", "sft.lora.r=4", "sft.lora.alpha=8",
-                  "sft.learning_rate=5e-3")
+    cfg = sft_cfg(
+        "lora", "sft.max_steps=3", "sft.save_steps=3", "sft.lora.r=4", "sft.lora.alpha=8", "sft.learning_rate=5e-3"
+    )
     assert cfg["lora"]["use_rslora"] is True and cfg["lora"]["target_modules"] == "all-linear"
     out = tmp_path / "lora"
     summary = train_sft(tiny_model_dir, rows, out, cfg, seed=0)

@@ -8,6 +8,7 @@ Then: a two-condition sweep through `hydra/launcher=slurm` finishes with both ru
 inside its job and a job that dies before Python starts both reach the user with their own error text; and the
 sft_multinode recipe trains for real through sbatch (and a broken one reports its exception).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -27,9 +28,18 @@ ROOT = Path(__file__).resolve().parents[1]
 START = ROOT / "launch" / "slurm" / "start_local_slurm.sh"
 STOP = ROOT / "launch" / "slurm" / "stop_local_slurm.sh"
 START_TIMEOUT = int(os.environ.get("LOCAL_SLURM_START_TIMEOUT", "600"))  # apt-get install included
-TINY = ["data.n_train=60", "data.n_test=8", "model.tokenizer.corpus_problems=60", "model.pretrain.n_facts=800",
-        "model.pretrain.n_statements=40", "model.pretrain.max_steps=4", "model.pretrain.save_steps=1000",
-        "sft.max_steps=2", "sft.save_steps=2", "eval.batch_size=8"]
+TINY = [
+    "data.n_train=60",
+    "data.n_test=8",
+    "model.tokenizer.corpus_problems=60",
+    "model.pretrain.n_facts=800",
+    "model.pretrain.n_statements=40",
+    "model.pretrain.max_steps=4",
+    "model.pretrain.save_steps=1000",
+    "sft.max_steps=2",
+    "sft.save_steps=2",
+    "eval.batch_size=8",
+]
 
 
 def _cluster_up() -> bool:
@@ -52,8 +62,10 @@ def local_slurm() -> Iterator[None]:
         yield  # already running (started by someone else): use it, leave it running
         return
     if os.geteuid() != 0:
-        pytest.skip("no local Slurm running, and starting one needs root (start_local_slurm.sh installs packages "
-                    "and writes /etc/slurm)")
+        pytest.skip(
+            "no local Slurm running, and starting one needs root (start_local_slurm.sh installs packages "
+            "and writes /etc/slurm)"
+        )
     started = time.monotonic()
     try:
         done = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=START_TIMEOUT)
@@ -70,8 +82,16 @@ def local_slurm() -> Iterator[None]:
 
 
 def _sweep(tmp_path: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "launch.pipeline", "-m", "hydra/launcher=slurm", cluster_override("local"),
-           f"output_root={tmp_path}", *overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "launch.pipeline",
+        "-m",
+        "hydra/launcher=slurm",
+        cluster_override("local"),
+        f"output_root={tmp_path}",
+        *overrides,
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
@@ -122,11 +142,28 @@ def _free_port() -> int:
 
 
 def _recipe(tmp_path: Path, model: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "launch.slurm_recipes", "recipe=sft_multinode", "cluster=local",
-           f"output_root={tmp_path}", f"python={sys.executable}", f"recipe.model={model}",
-           f"recipe.rdzv_port={_free_port()}", "--submit", "--wait",
-           "--", "model=tiny", "deepspeed=none", "data.n_train=40", "data.n_test=4", "sft.max_steps=2",
-           "sft.save_steps=2", "sft.per_device_train_batch_size=4", "sft.logging_steps=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "launch.slurm_recipes",
+        "recipe=sft_multinode",
+        "cluster=local",
+        f"output_root={tmp_path}",
+        f"python={sys.executable}",
+        f"recipe.model={model}",
+        f"recipe.rdzv_port={_free_port()}",
+        "--submit",
+        "--wait",
+        "--",
+        "model=tiny",
+        "deepspeed=none",
+        "data.n_train=40",
+        "data.n_test=4",
+        "sft.max_steps=2",
+        "sft.save_steps=2",
+        "sft.per_device_train_batch_size=4",
+        "sft.logging_steps=1",
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 

@@ -1,6 +1,7 @@
 """launch.slurm_recipes: the sbatch scripts it writes for 2 nodes x 8 GPUs are valid bash, their #SBATCH resource
 lines are the config's, their node logic runs the right commands on the right nodes (checked with stand-in
 scontrol/srun/python), and bad settings fail with messages naming the value and the valid ones."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,16 @@ from launch.slurm_recipes import RecipeError, build_script
 from launch.slurm_submit import log_summary
 
 ROOT = Path(__file__).resolve().parents[1]
-TWO_BY_EIGHT = ["cluster=gpu_node", "cluster.nodes=2", "cluster.gpus_per_node=8", "cluster.time_min=90",
-                "cluster.partition=h100", "cluster.cpus_per_task=64", "cluster.mem_gb=800", "cluster.account=proj42"]
+TWO_BY_EIGHT = [
+    "cluster=gpu_node",
+    "cluster.nodes=2",
+    "cluster.gpus_per_node=8",
+    "cluster.time_min=90",
+    "cluster.partition=h100",
+    "cluster.cpus_per_task=64",
+    "cluster.mem_gb=800",
+    "cluster.account=proj42",
+]
 
 
 def sbatch_options(script: str) -> dict[str, str]:
@@ -38,9 +47,18 @@ def test_resource_lines_are_the_config(recipe: str, nodes: int, tmp_path: Path) 
     bash_syntax_ok(script, tmp_path)
     assert script.startswith("#!/bin/bash\n")
     options = sbatch_options(script)
-    assert options == {"job-name": recipe, "partition": "h100", "account": "proj42", "nodes": str(nodes),
-                       "ntasks-per-node": "1", "gpus-per-node": "8", "cpus-per-task": "64", "mem": "800G",
-                       "time": "90", "output": str(ROOT / "outputs/default/slurm/logs/%x-%j.out")}
+    assert options == {
+        "job-name": recipe,
+        "partition": "h100",
+        "account": "proj42",
+        "nodes": str(nodes),
+        "ntasks-per-node": "1",
+        "gpus-per-node": "8",
+        "cpus-per-task": "64",
+        "mem": "800G",
+        "time": "90",
+        "output": str(ROOT / "outputs/default/slurm/logs/%x-%j.out"),
+    }
     # every #SBATCH line precedes the first command (sbatch stops reading them there)
     first_command = script.index("set -euo pipefail")
     assert all(m.start() < first_command for m in re.finditer("^#SBATCH", script, flags=re.M))
@@ -59,8 +77,7 @@ def test_cpu_cluster_has_no_gpu_line_and_no_account(tmp_path: Path) -> None:
 
 
 def test_sft_script_rendezvous_and_entry_point(tmp_path: Path) -> None:
-    _, script = build_script(["recipe=sft_multinode", *TWO_BY_EIGHT, "recipe.rdzv_port=29911"],
-                             ["sft.max_steps=7"])
+    _, script = build_script(["recipe=sft_multinode", *TWO_BY_EIGHT, "recipe.rdzv_port=29911"], ["sft.max_steps=7"])
     assert 'mapfile -t NODES < <(scontrol show hostnames "$SLURM_JOB_NODELIST")' in script
     assert "HEAD=${NODES[0]}" in script
     torchrun = next(line for line in script.splitlines() if "torch.distributed.run" in line)
@@ -80,17 +97,28 @@ def _fake_cluster(tmp_path: Path, nodes: list[str], vllm_dies: bool = False) -> 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "calls.log"
-    (bin_dir / "scontrol").write_text("#!/bin/bash\n[[ $1 == show && $2 == hostnames ]] && printf '%s\\n' "
-                                      + " ".join(nodes) + "\n")
+    (bin_dir / "scontrol").write_text(
+        "#!/bin/bash\n[[ $1 == show && $2 == hostnames ]] && printf '%s\\n' " + " ".join(nodes) + "\n"
+    )
     # srun: record the call; the backgrounded vLLM server keeps running (or dies at once when asked to)
-    (bin_dir / "srun").write_text(f"#!/bin/bash\necho \"srun $*\" >> {calls}\n"
-                                  f"if [[ $* == *vllm-serve* ]]; then {'exit 1' if vllm_dies else 'exec sleep 97.3'}; fi\n")
+    (bin_dir / "srun").write_text(
+        f'#!/bin/bash\necho "srun $*" >> {calls}\n'
+        f"if [[ $* == *vllm-serve* ]]; then {'exit 1' if vllm_dies else 'exec sleep 97.3'}; fi\n"
+    )
     # python: the /health probe answers (unless the server died), anything else succeeds
-    (bin_dir / "python").write_text(f"#!/bin/bash\nif [[ $1 == -c ]]; then sleep 0.3; exit {1 if vllm_dies else 0}; fi\n")
+    (bin_dir / "python").write_text(
+        f"#!/bin/bash\nif [[ $1 == -c ]]; then sleep 0.3; exit {1 if vllm_dies else 0}; fi\n"
+    )
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
-    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_NODELIST": "node[1-3]",
-            "SLURM_NNODES": str(len(nodes)), "SLURM_JOB_ID": "4242", "SLURM_CPUS_PER_TASK": "64"}
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "SLURM_JOB_NODELIST": "node[1-3]",
+        "SLURM_NNODES": str(len(nodes)),
+        "SLURM_JOB_ID": "4242",
+        "SLURM_CPUS_PER_TASK": "64",
+    }
 
 
 def test_grpo_script_puts_vllm_on_the_last_node(tmp_path: Path) -> None:
@@ -106,7 +134,7 @@ def test_grpo_script_puts_vllm_on_the_last_node(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "training on node1,node2, vLLM server on node3:8000" in done.stdout
     serve, train, evaluate = (tmp_path / "calls.log").read_text().splitlines()
-    assert '--nodes=1 --ntasks=1' in serve and "--nodelist=node3" in serve and "trl.cli.main vllm-serve" in serve
+    assert "--nodes=1 --ntasks=1" in serve and "--nodelist=node3" in serve and "trl.cli.main vllm-serve" in serve
     assert "--model Qwen/Qwen3-1.7B --tensor_parallel_size 1" in serve and "--port 8000" in serve
     assert "--nodes=2 --ntasks=2" in train and "--nodelist=node1,node2" in train
     assert "--nnodes 2 --nproc-per-node 8" in train and "--rdzv-endpoint node1:29500" in train
@@ -137,8 +165,16 @@ def test_script_checks_it_got_the_nodes_it_asked_for(tmp_path: Path) -> None:
 
 
 def test_dry_run_prints_the_script_and_writes_nothing(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "launch.slurm_recipes", "recipe=sft_multinode", "cluster=gpu_node", "cluster.nodes=2",
-           f"output_root={tmp_path}", "--dry-run"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "launch.slurm_recipes",
+        "recipe=sft_multinode",
+        "cluster=gpu_node",
+        "cluster.nodes=2",
+        f"output_root={tmp_path}",
+        "--dry-run",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("#!/bin/bash\n# sft_multinode: DeepSpeed zero3 SFT on 2 nodes x 8 processes")
@@ -166,19 +202,29 @@ def test_unknown_recipe_names_the_valid_ones() -> None:
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("overrides, pipeline, message", [
-    (["recipe=grpo_vllm_server", "cluster=local"], [], "needs cluster.vllm_nodes=1"),
-    (["recipe=grpo_vllm_server"], ["rl=grpo"], "rl=grpo has generation.backend='hf'"),
-    (["recipe=grpo_vllm_server"], ["condition=trace_sft"], "condition 'trace_sft' has no rl stage"),
-    (["recipe=grpo_vllm_server", "recipe.vllm_tensor_parallel_size=4", "recipe.vllm_data_parallel_size=4"], [],
-     "4 x 4 does not fit a node of cluster.gpus_per_node=8"),
-    (["recipe=sft_multinode"], ["model=tiny"], "model=tiny is built by the pipeline's base stage"),
-    (["recipe=sft_multinode", "recipe.condition=grpo"], [], "condition 'grpo' has no SFT rows"),
-    (["recipe=sft_multinode", "recipe.nproc_per_node=9"], [], "recipe.nproc_per_node=9 is not usable; valid: 1..8"),
-    (["recipe=sft_multinode"], ["sft.bogus=1"], "unknown config key 'sft.bogus'"),
-    (["recipe=sft_multinode", "recipe.pipeline_overrides=[model=tiny]"], [], "list items holding '=' must be quoted"),
-    (["recipe=sft_multinode", "cluster.nodes=0"], [], "cluster.nodes=0 must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "overrides, pipeline, message",
+    [
+        (["recipe=grpo_vllm_server", "cluster=local"], [], "needs cluster.vllm_nodes=1"),
+        (["recipe=grpo_vllm_server"], ["rl=grpo"], "rl=grpo has generation.backend='hf'"),
+        (["recipe=grpo_vllm_server"], ["condition=trace_sft"], "condition 'trace_sft' has no rl stage"),
+        (
+            ["recipe=grpo_vllm_server", "recipe.vllm_tensor_parallel_size=4", "recipe.vllm_data_parallel_size=4"],
+            [],
+            "4 x 4 does not fit a node of cluster.gpus_per_node=8",
+        ),
+        (["recipe=sft_multinode"], ["model=tiny"], "model=tiny is built by the pipeline's base stage"),
+        (["recipe=sft_multinode", "recipe.condition=grpo"], [], "condition 'grpo' has no SFT rows"),
+        (["recipe=sft_multinode", "recipe.nproc_per_node=9"], [], "recipe.nproc_per_node=9 is not usable; valid: 1..8"),
+        (["recipe=sft_multinode"], ["sft.bogus=1"], "unknown config key 'sft.bogus'"),
+        (
+            ["recipe=sft_multinode", "recipe.pipeline_overrides=[model=tiny]"],
+            [],
+            "list items holding '=' must be quoted",
+        ),
+        (["recipe=sft_multinode", "cluster.nodes=0"], [], "cluster.nodes=0 must be >= 1"),
+    ],
+)
 def test_bad_settings_fail_clearly(overrides: list[str], pipeline: list[str], message: str) -> None:
     with pytest.raises(RecipeError, match=re.escape(message)):
         build_script(overrides, pipeline)
@@ -186,10 +232,12 @@ def test_bad_settings_fail_clearly(overrides: list[str], pipeline: list[str], me
 
 def test_log_summary_leads_with_the_exception(tmp_path: Path) -> None:
     log = tmp_path / "job-7.out"
-    log.write_text("step 1\nTraceback (most recent call last):\n  File \"x.py\", line 1\n"
-                   "data.hub.ModelNotAvailableError: model '/m' is not in the local cache\n"
-                   "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n"
-                   + "".join(f"line {i}\n" for i in range(30)))
+    log.write_text(
+        'step 1\nTraceback (most recent call last):\n  File "x.py", line 1\n'
+        "data.hub.ModelNotAvailableError: model '/m' is not in the local cache\n"
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n"
+        + "".join(f"line {i}\n" for i in range(30))
+    )
     summary = log_summary(log, tail=3)
     assert summary.startswith("exceptions:\n  data.hub.ModelNotAvailableError: model '/m' is not in the local cache\n")
     assert "ChildFailedError" not in summary  # torchrun's wrapper says nothing about the cause

@@ -1,5 +1,6 @@
 """The sweep aggregation (mean ± std over seeds, missing and stale runs listed), cost accounting, W&B redaction,
 and a quick real multirun through Hydra's joblib launcher with the results callback."""
+
 from __future__ import annotations
 
 import json
@@ -19,20 +20,38 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _job(sweep: Path, root: Path, condition: str, seed: int, accuracy: float | None, stale: bool = False) -> None:
-    cfg = OmegaConf.create({"output_root": str(root), "run_name": "s", "seed": seed, "condition": {"name": condition},
-                            "data": {"name": "toy", "n_test": 50}})
+    cfg = OmegaConf.create(
+        {
+            "output_root": str(root),
+            "run_name": "s",
+            "seed": seed,
+            "condition": {"name": condition},
+            "data": {"name": "toy", "n_test": 50},
+        }
+    )
     job = sweep / condition / f"seed{seed}" / ".hydra"
     job.mkdir(parents=True)
     OmegaConf.save(cfg, job / "config.yaml")
     if accuracy is not None:
         fp = "not-this-config" if stale else config_fingerprint(cfg)
-        write_summary(root / "s" / condition / f"seed{seed}", "run",
-                      {"accuracy": accuracy, "n_eval": 50, "config_fingerprint": fp, "train_seconds": 10.0 * (seed + 1),
-                       "wall_seconds": 20.0, "gpu_hours": 0.5, "price_usd": 1.25,
-                       "rounds": [{"round": 1, "accuracy": 0.1}, {"round": 2}] if condition == "redistill" else None,
-                       "rl_learning": ({"verdict": "flat", "early": 0.064, "late": 0.066, "t": 0.4}
-                                       if condition == "sft_grpo" else None),
-                       **({"trace_shape": {"skipped_step_share": 0.1 * seed}} if condition == "trace_sft" else {})})
+        write_summary(
+            root / "s" / condition / f"seed{seed}",
+            "run",
+            {
+                "accuracy": accuracy,
+                "n_eval": 50,
+                "config_fingerprint": fp,
+                "train_seconds": 10.0 * (seed + 1),
+                "wall_seconds": 20.0,
+                "gpu_hours": 0.5,
+                "price_usd": 1.25,
+                "rounds": [{"round": 1, "accuracy": 0.1}, {"round": 2}] if condition == "redistill" else None,
+                "rl_learning": (
+                    {"verdict": "flat", "early": 0.064, "late": 0.066, "t": 0.4} if condition == "sft_grpo" else None
+                ),
+                **({"trace_shape": {"skipped_step_share": 0.1 * seed}} if condition == "trace_sft" else {}),
+            },
+        )
 
 
 def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path):
@@ -40,8 +59,8 @@ def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path)
     for seed, acc in enumerate([0.30, 0.40, 0.50]):
         _job(sweep, tmp_path, "trace_sft", seed, acc)
     _job(sweep, tmp_path, "answer_only_sft", 0, 0.05)
-    _job(sweep, tmp_path, "answer_only_sft", 1, None)                 # failed job: no summary
-    _job(sweep, tmp_path, "answer_only_sft", 2, 0.99, stale=True)     # summary from another config
+    _job(sweep, tmp_path, "answer_only_sft", 1, None)  # failed job: no summary
+    _job(sweep, tmp_path, "answer_only_sft", 2, 0.99, stale=True)  # summary from another config
     _job(sweep, tmp_path, "redistill", 0, 0.2)
     _job(sweep, tmp_path, "sft_grpo", 2, 0.17)
     results = write_report(sweep)
@@ -54,13 +73,16 @@ def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path)
     assert {(m["condition"], m["seed"]) for m in results["missing"]} == {("answer_only_sft", 1), ("answer_only_sft", 2)}
     assert results["conditions"]["redistill"]["rounds"] == [
         {"round": 1, "accuracy_mean": 0.1, "accuracy_std": 0.0, "n_seeds": 1},
-        {"round": 2, "accuracy_mean": 0.2, "accuracy_std": 0.0, "n_seeds": 1}]
+        {"round": 2, "accuracy_mean": 0.2, "accuracy_std": 0.0, "n_seeds": 1},
+    ]
     md = (sweep / "results.md").read_text()
     assert "| trace_sft | 40.0 ± 10.0 | 3 | 30.0, 40.0, 50.0 | 10.0 |" in md  # steps skipped: mean over seeds
-    assert "| redistill | 20.0 ± 0.0 | 1 | 20.0 | — |" in md                   # no trace shape recorded
+    assert "| redistill | 20.0 ± 0.0 | 1 | 20.0 | — |" in md  # no trace shape recorded
     assert trace["skipped_step_share_mean"] == pytest.approx(0.1)
     assert "answer_only_sft seed 1: no summary" in md and "redistill by round" in md
-    assert "- sft_grpo: seed 2 flat (6.4 -> 6.6%, t=0.4)" in md and "rl_learning" not in results["conditions"]["trace_sft"]
+    assert (
+        "- sft_grpo: seed 2 flat (6.4 -> 6.6%, t=0.4)" in md and "rl_learning" not in results["conditions"]["trace_sft"]
+    )
     assert json.loads((sweep / "results.json").read_text()) == results
     assert (sweep / "results.png").stat().st_size > 1000
 
@@ -76,34 +98,69 @@ def test_aggregate_keeps_only_jobs_of_this_multirun(tmp_path):
 
 
 def test_run_cost_charges_stages_after_the_start_model():
-    cost = run_cost({"teacher": 10.0, "sft": 3600.0, "rl": 1800.0, "eval": 0.0, "redistill:sample1": 360.0},
-                    {"gpus": 8, "price_per_gpu_hour": 2.0})
+    cost = run_cost(
+        {"teacher": 10.0, "sft": 3600.0, "rl": 1800.0, "eval": 0.0, "redistill:sample1": 360.0},
+        {"gpus": 8, "price_per_gpu_hour": 2.0},
+    )
     assert cost["wall_seconds"] == pytest.approx(5770.0)
-    assert cost["gpu_hours"] == pytest.approx(5770.0 / 3600 * 8) and cost["price_usd"] == pytest.approx(cost["gpu_hours"] * 2)
+    assert cost["gpu_hours"] == pytest.approx(5770.0 / 3600 * 8) and cost["price_usd"] == pytest.approx(
+        cost["gpu_hours"] * 2
+    )
     cpu = run_cost({"sft": 3600.0, "base": 999.0}, {"gpus": None, "price_per_gpu_hour": 2.0}, threads=2)
-    assert cpu["wall_seconds"] == 3600.0 and cpu["gpus"] == 0 and cpu["price_usd"] == 0.0 and cpu["cpu_core_hours"] == 2.0
+    assert (
+        cpu["wall_seconds"] == 3600.0 and cpu["gpus"] == 0 and cpu["price_usd"] == 0.0 and cpu["cpu_core_hours"] == 2.0
+    )
 
 
 def test_redact_hides_secret_keys_and_secret_environment_values(monkeypatch):
     monkeypatch.setenv("MY_API_KEY", "sk-verysecret123")
-    config = {"teacher": {"api_key": "sk-verysecret123", "api_key_env": "MY_API_KEY", "base_url": "http://x"},
-              "logger": {"note": "key=sk-verysecret123"}, "list": [{"token": "abc"}], "seed": 0}
+    config = {
+        "teacher": {"api_key": "sk-verysecret123", "api_key_env": "MY_API_KEY", "base_url": "http://x"},
+        "logger": {"note": "key=sk-verysecret123"},
+        "list": [{"token": "abc"}],
+        "seed": 0,
+    }
     clean = redact(config)
     assert clean["teacher"] == {"api_key": REDACTED, "api_key_env": "MY_API_KEY", "base_url": "http://x"}
-    assert clean["logger"]["note"] == f"key={REDACTED}" and clean["list"] == [{"token": REDACTED}] and clean["seed"] == 0
+    assert (
+        clean["logger"]["note"] == f"key={REDACTED}" and clean["list"] == [{"token": REDACTED}] and clean["seed"] == 0
+    )
     assert "sk-verysecret123" not in json.dumps(clean)
 
 
-TINY = ["data.n_train=60", "data.n_test=8", "model.tokenizer.corpus_problems=60", "model.pretrain.n_facts=800",
-        "model.pretrain.n_statements=40", "model.pretrain.max_steps=4", "model.pretrain.save_steps=1000",
-        "sft.max_steps=2", "sft.save_steps=2", "eval.batch_size=8", "rl.max_steps=2", "rl.save_steps=2",
-        "rl.num_generations=2", "rl.per_device_train_batch_size=4", "rl.max_completion_length=16", "rl.logging_steps=1"]
+TINY = [
+    "data.n_train=60",
+    "data.n_test=8",
+    "model.tokenizer.corpus_problems=60",
+    "model.pretrain.n_facts=800",
+    "model.pretrain.n_statements=40",
+    "model.pretrain.max_steps=4",
+    "model.pretrain.save_steps=1000",
+    "sft.max_steps=2",
+    "sft.save_steps=2",
+    "eval.batch_size=8",
+    "rl.max_steps=2",
+    "rl.save_steps=2",
+    "rl.num_generations=2",
+    "rl.per_device_train_batch_size=4",
+    "rl.max_completion_length=16",
+    "rl.logging_steps=1",
+]
 
 
 @pytest.mark.slow
 def test_quick_sweep_runs_as_one_hydra_multirun_and_writes_the_table(tmp_path):
-    cmd = [sys.executable, "-m", "launch.pipeline", "-m", "+sweep=toy", f"output_root={tmp_path}",
-           "condition=trace_sft,sft_grpo", "seed=0,1", *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "launch.pipeline",
+        "-m",
+        "+sweep=toy",
+        f"output_root={tmp_path}",
+        "condition=trace_sft,sft_grpo",
+        "seed=0,1",
+        *TINY,
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     sweep = tmp_path / "sweep" / "multirun"

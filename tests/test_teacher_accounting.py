@@ -1,4 +1,5 @@
 """teacher_accounting: per-teacher traces, verified, tokens and estimated price, for one teacher and a multi."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,13 +8,22 @@ from sft.teachers.accounting import price_usd, teacher_accounting
 
 
 def _record(teacher: str, problem: str, path: int, verified: bool, tokens_in: int, tokens_out: int) -> dict:
-    return {"id": f"{problem}/{teacher}/{path}", "problem_id": problem, "teacher": teacher, "verified": verified,
-            "tokens_in": tokens_in, "tokens_out": tokens_out}
+    return {
+        "id": f"{problem}/{teacher}/{path}",
+        "problem_id": problem,
+        "teacher": teacher,
+        "verified": verified,
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+    }
 
 
 def test_one_priced_teacher_bills_the_prompt_once_per_problem():
-    records = [_record("gpt", "p0", 0, True, 100, 300), _record("gpt", "p0", 1, False, 100, 500),
-               _record("gpt", "p1", 0, True, 50, 200)]
+    records = [
+        _record("gpt", "p0", 0, True, 100, 300),
+        _record("gpt", "p0", 1, False, 100, 500),
+        _record("gpt", "p1", 0, True, 50, 200),
+    ]
     cfg = {"name": "gpt", "backend": "openai", "price_per_million_input": 2.0, "price_per_million_output": 8.0}
     stats = {"requests": 3, "retries": 1, "retries_by_reason": {"429": 1}, "failures": 0}
     out = teacher_accounting(records, cfg, stats)
@@ -33,13 +43,21 @@ def test_an_unpriced_teacher_has_no_price_and_a_half_priced_one_counts_the_missi
 
 
 def test_multi_prices_each_teacher_from_its_own_config_with_its_own_counters():
-    cfg = {"name": "multi", "backend": "multi", "policy": "first_correct",
-           "teachers": [{"base": "hf", "label": "local"},
-                        {"base": "openai", "label": "api", "price_per_million_input": 1.0,
-                         "price_per_million_output": 4.0},
-                        {"base": "openai", "label": "backup", "price_per_million_output": 1.0}]}
-    records = [_record("local", "p0", 0, True, 40, 60), _record("local", "p1", 0, False, 40, 60),
-               _record("api", "p1", 0, True, 1_000_000, 500_000)]
+    cfg = {
+        "name": "multi",
+        "backend": "multi",
+        "policy": "first_correct",
+        "teachers": [
+            {"base": "hf", "label": "local"},
+            {"base": "openai", "label": "api", "price_per_million_input": 1.0, "price_per_million_output": 4.0},
+            {"base": "openai", "label": "backup", "price_per_million_output": 1.0},
+        ],
+    }
+    records = [
+        _record("local", "p0", 0, True, 40, 60),
+        _record("local", "p1", 0, False, 40, 60),
+        _record("api", "p1", 0, True, 1_000_000, 500_000),
+    ]
     stats = {"api": {"requests": 2, "retries": 1}, "backup": {"requests": 4, "failures": 1}}
     out = teacher_accounting(records, cfg, stats)
     assert out["per_teacher"]["local"]["price_usd"] is None and "requests" not in out["per_teacher"]["local"]

@@ -1,4 +1,5 @@
 """The multi teacher: policies all / weights / first_correct, provenance, unique ids, resume, config errors."""
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,15 @@ class Scripted:
         for p in problems:
             rid = f"{p['id']}/{self.name}/0"
             if rid not in done:
-                yield {"id": rid, "problem_id": p["id"], "problem": p["question"], "answer": "1", "trace": "t",
-                       "teacher": self.name, "verified": p["id"] in self.solves}
+                yield {
+                    "id": rid,
+                    "problem_id": p["id"],
+                    "problem": p["question"],
+                    "answer": "1",
+                    "trace": "t",
+                    "teacher": self.name,
+                    "verified": p["id"] in self.solves,
+                }
 
 
 @pytest.fixture
@@ -34,14 +42,20 @@ def problems():
 
 def test_all_runs_every_teacher_on_every_problem_with_provenance_and_unique_ids(small_world):
     _, train, _ = small_world
-    cfg = {"name": "multi", "backend": "multi", "policy": "all",
-           "teachers": ["program", {"base": "program", "label": "program_b", "seed": 1, "n_paths": 1}]}
+    cfg = {
+        "name": "multi",
+        "backend": "multi",
+        "policy": "all",
+        "teachers": ["program", {"base": "program", "label": "program_b", "seed": 1, "n_paths": 1}],
+    }
     teacher = build_teacher(cfg)
     records = list(teacher.generate(train[:10]))
     assert len(records) == 10 * 2 + 10 * 1 and len({r["id"] for r in records}) == len(records)
     assert {r["teacher"] for r in records} == {"program", "program_b"}
     assert all(r["source_teacher"] == "program" and r["id"].startswith(f"{r['teacher']}/") for r in records)
-    by_teacher = {label: {r["problem_id"] for r in records if r["teacher"] == label} for label in ("program", "program_b")}
+    by_teacher = {
+        label: {r["problem_id"] for r in records if r["teacher"] == label} for label in ("program", "program_b")
+    }
     assert by_teacher["program"] == by_teacher["program_b"] == {p["id"] for p in train[:10]}
 
 
@@ -72,8 +86,11 @@ def test_first_correct_stops_at_the_first_verified_teacher(problems):
 
 
 def test_first_correct_resumes_with_earlier_verdicts_from_done_records(problems, caplog):
-    first = {"a/p0/a/0": {"problem_id": "p0", "verified": True}, "a/p1/a/0": {"problem_id": "p1", "verified": False},
-             "b/p1/b/0": {"problem_id": "p1", "verified": False}}
+    first = {
+        "a/p0/a/0": {"problem_id": "p0", "verified": True},
+        "a/p1/a/0": {"problem_id": "p1", "verified": False},
+        "b/p1/b/0": {"problem_id": "p1", "verified": False},
+    }
     a, b = Scripted("a", {"p0", "p2"}), Scripted("b", set())
     records = list(MultiTeacher([("a", a), ("b", b)], "first_correct").generate(problems, first))
     assert a.calls[0][1] == {"p0/a/0", "p1/a/0"} and b.calls[0][1] == {"p1/b/0"}  # each gets its own done ids
@@ -107,27 +124,41 @@ def test_conf_multi_composes_and_builds_its_two_teachers():
     assert build_teacher(override).weights == [1.0, 2.0]
 
 
-@pytest.mark.parametrize("cfg, text", [
-    ({"teachers": ["program", "program"]}, "teachers\\[0\\] and teachers\\[1\\] are both labelled 'program'"),
-    ({"teachers": ["nope"]}, "unknown teacher 'nope'; valid: \\[.*'hf'.*'openai'.*\\]"),
-    ({"teachers": ["multi"]}, "unknown teacher 'multi'"),
-    ({"teachers": [{"name": "multi", "teachers": ["program"]}]}, "is itself a multi teacher"),
-    ({"teachers": []}, "non-empty list"),
-    ({"teachers": [{"base": "program", "label": "a/b"}]}, "without '/'"),
-    ({"teachers": ["program"], "policy": "best"}, "unknown multi teacher policy 'best'; valid: \\['all', 'first_correct'\\]"),
-    ({"teachers": ["program", "hf"], "weights": [1]}, "weights must be 2 non-negative numbers"),
-    ({"teachers": ["program", "hf"], "weights": [1, 1], "policy": "first_correct"}, "weights apply to policy 'all' only"),
-    ({"teachers": ["program"], "extra": 1}, "unknown multi teacher config key\\(s\\) \\['extra'\\]"),
-    ({"teachers": [{"base": "hf", "bogus": 2}]}, "unknown teacher config key\\(s\\) \\['bogus'\\]"),
-])
+@pytest.mark.parametrize(
+    "cfg, text",
+    [
+        ({"teachers": ["program", "program"]}, "teachers\\[0\\] and teachers\\[1\\] are both labelled 'program'"),
+        ({"teachers": ["nope"]}, "unknown teacher 'nope'; valid: \\[.*'hf'.*'openai'.*\\]"),
+        ({"teachers": ["multi"]}, "unknown teacher 'multi'"),
+        ({"teachers": [{"name": "multi", "teachers": ["program"]}]}, "is itself a multi teacher"),
+        ({"teachers": []}, "non-empty list"),
+        ({"teachers": [{"base": "program", "label": "a/b"}]}, "without '/'"),
+        (
+            {"teachers": ["program"], "policy": "best"},
+            "unknown multi teacher policy 'best'; valid: \\['all', 'first_correct'\\]",
+        ),
+        ({"teachers": ["program", "hf"], "weights": [1]}, "weights must be 2 non-negative numbers"),
+        (
+            {"teachers": ["program", "hf"], "weights": [1, 1], "policy": "first_correct"},
+            "weights apply to policy 'all' only",
+        ),
+        ({"teachers": ["program"], "extra": 1}, "unknown multi teacher config key\\(s\\) \\['extra'\\]"),
+        ({"teachers": [{"base": "hf", "bogus": 2}]}, "unknown teacher config key\\(s\\) \\['bogus'\\]"),
+    ],
+)
 def test_bad_multi_configs_name_the_problem(cfg, text):
     with pytest.raises(ValueError, match=text):
         build_teacher({"name": "multi", **cfg})
 
 
 def test_resolve_teachers_reads_names_bases_and_inline_configs():
-    resolved = resolve_teachers(["program", {"base": "hf", "label": "big", "n_paths": 4},
-                                 {"name": "inline", "backend": "program", "n_paths": 1, "wrong_share": 0, "seed": 3}])
+    resolved = resolve_teachers(
+        [
+            "program",
+            {"base": "hf", "label": "big", "n_paths": 4},
+            {"name": "inline", "backend": "program", "n_paths": 1, "wrong_share": 0, "seed": 3},
+        ]
+    )
     assert [label for label, _ in resolved] == ["program", "big", "inline"]
     assert resolved[1][1]["n_paths"] == 4 and resolved[1][1]["name_or_path"] == "Qwen/Qwen3-1.7B"
     assert resolved[2][1]["seed"] == 3
@@ -141,10 +172,19 @@ def test_the_teacher_stage_runs_a_multi_teacher_and_a_rerun_adds_nothing(tmp_pat
     from launch.stages import stage_data, stage_teacher
 
     cfg = compose(["data.n_train=6", "data.n_test=2", f"output_root={tmp_path}"])
-    cfg.teacher = OmegaConf.create({"name": "multi", "backend": "multi", "policy": "first_correct", "weights": None,
-                                    "only_verified": True, "teachers": [
-                                        {"base": "program", "label": "slippy", "wrong_share": 1.0, "n_paths": 1},
-                                        {"base": "program", "label": "careful", "wrong_share": 0.0, "n_paths": 1}]})
+    cfg.teacher = OmegaConf.create(
+        {
+            "name": "multi",
+            "backend": "multi",
+            "policy": "first_correct",
+            "weights": None,
+            "only_verified": True,
+            "teachers": [
+                {"base": "program", "label": "slippy", "wrong_share": 1.0, "n_paths": 1},
+                {"base": "program", "label": "careful", "wrong_share": 0.0, "n_paths": 1},
+            ],
+        }
+    )
     data_dir = stage_data(cfg)
     traces = read_jsonl(stage_teacher(cfg, data_dir) / "traces.jsonl")
     assert len({t["id"] for t in traces}) == len(traces)

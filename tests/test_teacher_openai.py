@@ -1,5 +1,6 @@
 """The openai teacher against launch.serve (tiny model, real loopback HTTP): records, concurrency, counted
 retries on 429 / 5xx / timeouts, failures, resume, and an API key that never leaves the client."""
+
 from __future__ import annotations
 
 import json
@@ -50,13 +51,14 @@ class Faults:
 @pytest.fixture(scope="module")
 def server(tiny_model_dir):
     """launch.serve with the tiny model on a free port and a fault hook; yields (url, faults)."""
-    from launch.serve import ChatModel, ServeApp, start_in_thread
     from data.hub import load_model, load_tokenizer
+    from launch.serve import ChatModel, ServeApp, start_in_thread
 
     faults = Faults()
     chat = ChatModel(load_model(tiny_model_dir), load_tokenizer(tiny_model_dir))
-    srv, url = start_in_thread(ServeApp(chat, "tiny", {"max_tokens": 64, "default_max_tokens": 8, "max_n": 8,
-                                                       "log_requests": True}, faults))
+    srv, url = start_in_thread(
+        ServeApp(chat, "tiny", {"max_tokens": 64, "default_max_tokens": 8, "max_n": 8, "log_requests": True}, faults)
+    )
     yield url, faults
     srv.shutdown()
     srv.server_close()
@@ -76,8 +78,18 @@ def problems():
 
 
 def teacher(url: str, **overrides) -> OpenAITeacher:
-    knobs = dict(base_url=url, model="tiny", n_paths=2, max_tokens=4, temperature=1.0, concurrency=3,
-                 max_retries=3, backoff_base=0.01, backoff_max=0.05, timeout=20.0)
+    knobs = dict(
+        base_url=url,
+        model="tiny",
+        n_paths=2,
+        max_tokens=4,
+        temperature=1.0,
+        concurrency=3,
+        max_retries=3,
+        backoff_base=0.01,
+        backoff_max=0.05,
+        timeout=20.0,
+    )
     return OpenAITeacher(OpenAITeacherConfig(**{**knobs, **overrides}))
 
 
@@ -180,10 +192,21 @@ def test_the_api_key_never_reaches_records_summaries_or_logs(server, faults, tmp
     caplog.set_level(logging.DEBUG)
     faults.reset(plan=[429])
     url = server[0]
-    cfg = compose(["teacher=openai", f"teacher.base_url={url}", "teacher.model=tiny", "teacher.max_tokens=4",
-                   "teacher.api_key_env=TEST_TEACHER_KEY", "teacher.backoff_base=0.01",
-                   "teacher.price_per_million_input=1.5", "teacher.price_per_million_output=6",
-                   "data.n_train=3", "data.n_test=2", f"output_root={tmp_path}"])
+    cfg = compose(
+        [
+            "teacher=openai",
+            f"teacher.base_url={url}",
+            "teacher.model=tiny",
+            "teacher.max_tokens=4",
+            "teacher.api_key_env=TEST_TEACHER_KEY",
+            "teacher.backoff_base=0.01",
+            "teacher.price_per_million_input=1.5",
+            "teacher.price_per_million_output=6",
+            "data.n_train=3",
+            "data.n_test=2",
+            f"output_root={tmp_path}",
+        ]
+    )
     traces_dir = stage_teacher(cfg, stage_data(cfg))
     assert all(h.get("authorization") == f"Bearer {secret}" for h in faults.headers)  # the key was really sent
     records = [json.loads(line) for line in (traces_dir / "traces.jsonl").read_text().splitlines()]
@@ -196,8 +219,14 @@ def test_the_api_key_never_reaches_records_summaries_or_logs(server, faults, tmp
     accounting = teacher_accounting(records, cfg.teacher, t.stats)
     assert accounting["per_teacher"]["openai"]["n_traces"] == 6
 
-    texts = [str(refused.value), json.dumps(accounting), json.dumps(t.stats), repr(t.config), caplog.text,
-             *capfd.readouterr()]
+    texts = [
+        str(refused.value),
+        json.dumps(accounting),
+        json.dumps(t.stats),
+        repr(t.config),
+        caplog.text,
+        *capfd.readouterr(),
+    ]
     texts += [p.read_text(errors="replace") for p in Path(tmp_path).rglob("*") if p.is_file()]
     assert "<api key>" in str(refused.value)
     assert not [text[:200] for text in texts if secret in text]
@@ -205,8 +234,9 @@ def test_the_api_key_never_reaches_records_summaries_or_logs(server, faults, tmp
 
 
 def test_conf_openai_mirrors_config_and_builds():
-    from launch.config_check import compose
     from omegaconf import OmegaConf
+
+    from launch.config_check import compose
     from sft.teachers.base import build_teacher
 
     conf = OmegaConf.to_container(compose(["teacher=openai"]).teacher)
@@ -215,10 +245,16 @@ def test_conf_openai_mirrors_config_and_builds():
     assert isinstance(built, OpenAITeacher) and built.name == "gpt_small" and built.record_id("p", 1) == "p/gpt_small/1"
 
 
-@pytest.mark.parametrize("kwargs, text", [(dict(token_limit_param="max_len"), "valid: \\['max_tokens', 'max_completion_tokens'\\]"),
-                                          (dict(base_url="localhost:8000"), "http\\(s\\) URL"),
-                                          (dict(n_paths=0), "n_paths"), (dict(top_p=1.5), "top_p"),
-                                          (dict(concurrency=0), "concurrency")])
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        (dict(token_limit_param="max_len"), "valid: \\['max_tokens', 'max_completion_tokens'\\]"),
+        (dict(base_url="localhost:8000"), "http\\(s\\) URL"),
+        (dict(n_paths=0), "n_paths"),
+        (dict(top_p=1.5), "top_p"),
+        (dict(concurrency=0), "concurrency"),
+    ],
+)
 def test_bad_config_names_the_value(kwargs, text):
     with pytest.raises(ValueError, match=text):
         OpenAITeacherConfig(**kwargs)

@@ -1,4 +1,5 @@
 """The program teacher's traces, checked against the toy world's true answers and plain arithmetic."""
+
 from __future__ import annotations
 
 import re
@@ -51,8 +52,14 @@ def test_write_trace_paths_differ_in_phrasing_and_operand_order(small_world):
     problem = next(p for p in train if any(s["op"] in "+*" and s["a"] != s["b"] for s in p["steps"]))
     traces = [write_trace(problem, path)[0] for path in range(4)]
     assert len(set(traces)) == 4
-    assert "After" in traces[0] or "There are" in traces[0] or "has" in traces[0] or "gets" in traces[0] \
-        or "makes" in traces[0] or "picks" in traces[0]
+    assert (
+        "After" in traces[0]
+        or "There are" in traces[0]
+        or "has" in traces[0]
+        or "gets" in traces[0]
+        or "makes" in traces[0]
+        or "picks" in traces[0]
+    )
     bare = traces[1].split("\n")[1:-2]
     assert all(re.fullmatch(r"-?\d+ [-+*/] -?\d+ = -?\d+", line) for line in bare), traces[1]
 
@@ -99,8 +106,10 @@ def test_wrong_share_one_gives_only_unverified_traces(small_world):
         for record in teacher.traces(problem):
             if record["verified"] or _boxed(record["trace"]) == problem["final_answer"]:
                 still_right.append((record["trace"], problem["final_answer"]))
-    assert not still_right, (f"{len(still_right)} traces with a slip still reach the gold answer (and are marked "
-                             f"verified), e.g. {still_right[:2]}")
+    assert not still_right, (
+        f"{len(still_right)} traces with a slip still reach the gold answer (and are marked "
+        f"verified), e.g. {still_right[:2]}"
+    )
 
 
 def test_wrong_share_is_roughly_respected(small_world):
@@ -147,9 +156,16 @@ def test_teacher_is_deterministic_and_seeded(small_world):
     assert other != first
 
 
-@pytest.mark.parametrize("kwargs, text", [(dict(n_paths=0), "n_paths"), (dict(n_paths=5), "got 5"),
-                                          (dict(wrong_share=1.5), "wrong_share"), (dict(wrong_share=-0.1), "-0.1"),
-                                          (dict(skip_share=2.0), "skip_share")])
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        (dict(n_paths=0), "n_paths"),
+        (dict(n_paths=5), "got 5"),
+        (dict(wrong_share=1.5), "wrong_share"),
+        (dict(wrong_share=-0.1), "-0.1"),
+        (dict(skip_share=2.0), "skip_share"),
+    ],
+)
 def test_bad_config_raises(kwargs, text):
     with pytest.raises(ValueError, match=re.escape(text)):
         ProgramTeacherConfig(**kwargs)
@@ -238,9 +254,9 @@ def test_skipped_trace_with_a_slip_is_still_wrong(small_world):
 
 
 def test_every_program_teacher_key_in_conf_reaches_the_teacher():
-    from launch.config_check import compose
     from omegaconf import OmegaConf
 
+    from launch.config_check import compose
     from sft.teachers.base import build_teacher
 
     cfg = OmegaConf.to_container(compose(["teacher.skip_share=0.3", "teacher.n_paths=3", "teacher.seed=7"]).teacher)
@@ -280,8 +296,11 @@ def test_teacher_stage_resumes_a_killed_run_and_feeds_only_verified_traces(tmp_p
         assert row["completion"] == [{"role": "assistant", "content": trace["trace"]}]
         assert _boxed(trace["trace"]) == trace["answer"]
 
-    answer_rows = sft_rows(compose(["condition=answer_only_sft", "data.n_train=60", "data.n_test=10",
-                                    f"output_root={tmp_path}"]), data_dir, None)
+    answer_rows = sft_rows(
+        compose(["condition=answer_only_sft", "data.n_train=60", "data.n_test=10", f"output_root={tmp_path}"]),
+        data_dir,
+        None,
+    )
     assert [r["completion"][0]["content"] for r in answer_rows] == [f"\\boxed{{{p['final_answer']}}}" for p in train]
     with pytest.raises(ValueError, match="teacher"):
         sft_rows(cfg, data_dir, None)
@@ -305,8 +324,12 @@ def test_teacher_budget_writes_traces_for_the_first_problems_only_and_grpo_still
     assert full != traces_dir and len({t["problem_id"] for t in read_jsonl(full / "traces.jsonl")}) == 60
     for bad in ("0", "-3", "true", "2.5"):
         with pytest.raises(ValueError, match="teacher.max_problems"):
-            stage_teacher(compose(["data.n_train=60", "data.n_test=10", f"teacher.max_problems={bad}",
-                                   f"output_root={tmp_path}"]), data_dir)
+            stage_teacher(
+                compose(
+                    ["data.n_train=60", "data.n_test=10", f"teacher.max_problems={bad}", f"output_root={tmp_path}"]
+                ),
+                data_dir,
+            )
 
 
 def test_standard_filters_drop_wrong_and_planted_eval_traces_and_report_counts(tmp_path):
@@ -327,7 +350,8 @@ def test_standard_filters_drop_wrong_and_planted_eval_traces_and_report_counts(t
     n_wrong = sum(not t["verified"] for t in traces)
     assert report["n_in"] == len(traces) + 2 and report["verified"] == n_wrong and report["exact_dup"] == 1
     assert report["decontam"] >= 1 and report["n_kept"] == len(rows) == report["n_in"] - sum(
-        report[k] for k in ("verified", "structure", "length", "exact_dup", "near_dup", "decontam"))
+        report[k] for k in ("verified", "structure", "length", "exact_dup", "near_dup", "decontam")
+    )
     assert not any(held_out["question"] in r["prompt"][0]["content"] for r in rows)
     unfiltered, none = sft_examples(plain, data_dir, traces_dir)
     assert none is None and len(unfiltered) == len(traces) - n_wrong + 2  # only_verified: planted + copy stay

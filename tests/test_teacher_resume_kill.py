@@ -1,5 +1,6 @@
 """kill -9 of a real `python -m launch.pipeline` while the teacher stage writes traces, then a re-run: the trace
 file ends up with exactly the full set of record ids, none lost, none twice."""
+
 from __future__ import annotations
 
 import json
@@ -10,20 +11,35 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 N_TRAIN, N_PATHS = 30, 2
 
 
 def _pipeline(out: Path, model: str, log_path: Path) -> subprocess.Popen:
-    args = ["condition=trace_sft", "only_stages=[data,teacher]", f"output_root={out}", f"data.n_train={N_TRAIN}",
-            "data.n_test=2", f"model.name_or_path={model}", "teacher=hf", f"teacher.name_or_path={model}",
-            f"teacher.n_paths={N_PATHS}", "teacher.batch_size=1", "teacher.max_new_tokens=48",
-            "teacher.temperature=1.0", "teacher.dtype=float32", "threads=1"]
+    args = [
+        "condition=trace_sft",
+        "only_stages=[data,teacher]",
+        f"output_root={out}",
+        f"data.n_train={N_TRAIN}",
+        "data.n_test=2",
+        f"model.name_or_path={model}",
+        "teacher=hf",
+        f"teacher.name_or_path={model}",
+        f"teacher.n_paths={N_PATHS}",
+        "teacher.batch_size=1",
+        "teacher.max_new_tokens=48",
+        "teacher.temperature=1.0",
+        "teacher.dtype=float32",
+        "threads=1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "launch.pipeline", *args], cwd=REPO, env=env,
-                            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "launch.pipeline", *args],
+        cwd=REPO,
+        env=env,
+        stdout=open(log_path, "ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _lines(out: Path) -> int:
@@ -49,7 +65,10 @@ def test_kill_9_mid_teacher_then_resume_gives_every_trace_exactly_once(tiny_mode
     raw = trace_file.read_text()
     assert raw.endswith("\n")
     ids = [json.loads(line)["id"] for line in raw.splitlines()]
-    problems = [json.loads(line)["id"] for line in (next((out / "shared" / "data").glob("*/train.jsonl"))).read_text().splitlines()]
+    problems = [
+        json.loads(line)["id"]
+        for line in (next((out / "shared" / "data").glob("*/train.jsonl"))).read_text().splitlines()
+    ]
     assert len(ids) == len(set(ids)), "a record was written twice"
     assert set(ids) == {f"{p}/hf/{k}" for p in problems for k in range(N_PATHS)}, "a record was lost"
     summary = json.loads((trace_file.parent / "summary.json").read_text())

@@ -1,5 +1,6 @@
 """The vllm teacher: config composes, a clear one-line refusal without CUDA / vllm, and (with a stand-in engine
 class in place of `vllm.LLM`) the engine and SamplingParams it builds and the records it writes."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,8 +13,9 @@ from sft.teachers.vllm_offline import VLLMTeacher, VLLMTeacherConfig, check_vllm
 
 
 def test_conf_vllm_composes_and_mirrors_config():
-    from launch.config_check import compose
     from omegaconf import OmegaConf
+
+    from launch.config_check import compose
 
     conf = OmegaConf.to_container(compose(["teacher=vllm", "teacher.tensor_parallel_size=2"]).teacher)
     assert conf["backend"] == "vllm" and conf["tensor_parallel_size"] == 2
@@ -40,9 +42,15 @@ def test_missing_vllm_is_one_clear_line():
         check_vllm_teacher(cuda_available=True)
 
 
-@pytest.mark.parametrize("kwargs, text", [(dict(gpu_memory_utilization=1.5), "gpu_memory_utilization"),
-                                          (dict(dtype="fp8"), "unknown dtype 'fp8'"), (dict(n_paths=0), "n_paths"),
-                                          (dict(tensor_parallel_size=0), "tensor_parallel_size")])
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        (dict(gpu_memory_utilization=1.5), "gpu_memory_utilization"),
+        (dict(dtype="fp8"), "unknown dtype 'fp8'"),
+        (dict(n_paths=0), "n_paths"),
+        (dict(tensor_parallel_size=0), "tensor_parallel_size"),
+    ],
+)
 def test_bad_config_names_the_value(kwargs, text):
     with pytest.raises(ValueError, match=text):
         VLLMTeacherConfig(**kwargs)
@@ -62,9 +70,14 @@ class FakeLLM:
         out = []
         for request in requests:
             assert request["prompt_token_ids"]  # our own chat-formatted prompt, as token ids
-            completions = [SimpleNamespace(text=f"<think>x</think>\n\\boxed{{{k}}}", token_ids=[1] * (k + 2),
-                                           finish_reason="length" if k == params.n - 1 else "stop")
-                           for k in range(params.n)]
+            completions = [
+                SimpleNamespace(
+                    text=f"<think>x</think>\n\\boxed{{{k}}}",
+                    token_ids=[1] * (k + 2),
+                    finish_reason="length" if k == params.n - 1 else "stop",
+                )
+                for k in range(params.n)
+            ]
             out.append(SimpleNamespace(outputs=completions))
         return out
 
@@ -81,17 +94,35 @@ def test_engine_sampling_params_chunks_records_and_resume(monkeypatch, tiny_mode
     FakeLLM.built.clear(), FakeLLM.calls.clear()
     monkeypatch.setattr(eval.vllm_backend, "import_vllm", lambda: (FakeLLM, FakeParams))
     monkeypatch.setattr("sft.teachers.vllm_offline.check_vllm_teacher", lambda cuda_available=None: None)
-    config = VLLMTeacherConfig(name_or_path=tiny_model_dir, n_paths=3, temperature=0.8, top_p=0.9, max_new_tokens=32,
-                               chunk_size=2, seed=5, dtype="bfloat16", tensor_parallel_size=2,
-                               gpu_memory_utilization=0.5, max_model_len=2048)
+    config = VLLMTeacherConfig(
+        name_or_path=tiny_model_dir,
+        n_paths=3,
+        temperature=0.8,
+        top_p=0.9,
+        max_new_tokens=32,
+        chunk_size=2,
+        seed=5,
+        dtype="bfloat16",
+        tensor_parallel_size=2,
+        gpu_memory_utilization=0.5,
+        max_model_len=2048,
+    )
     problems = toy_problems(5)
     for p in problems[:3]:
         p["final_answer"] = "1"
     done = {f"{problems[0]['id']}/vllm/{k}" for k in range(3)}
     records = list(VLLMTeacher(config).generate(problems, done))
 
-    assert FakeLLM.built == [{"model": tiny_model_dir, "dtype": "bfloat16", "seed": 5, "gpu_memory_utilization": 0.5,
-                              "tensor_parallel_size": 2, "max_model_len": 2048}]
+    assert FakeLLM.built == [
+        {
+            "model": tiny_model_dir,
+            "dtype": "bfloat16",
+            "seed": 5,
+            "gpu_memory_utilization": 0.5,
+            "tensor_parallel_size": 2,
+            "max_model_len": 2048,
+        }
+    ]
     assert [n for n, _ in FakeLLM.calls] == [2, 2]  # 4 problems left, chunk_size 2
     params = FakeLLM.calls[0][1]
     assert (params.n, params.temperature, params.top_p, params.max_tokens, params.top_k) == (3, 0.8, 0.9, 32, -1)

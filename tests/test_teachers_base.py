@@ -1,4 +1,5 @@
 """build_teacher: the registry from conf/teacher to a backend, its errors, and the program backend's records."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The dataset teacher: s1K-1.1, OpenR1-Math-220k and Orca-Math rows (crafted local files) mapped to trace records."""
+
 from __future__ import annotations
 
 import json
@@ -15,22 +16,51 @@ def _write(path: Path, rows: list[dict]) -> str:
 
 
 S1K = [
-    {"question": "What is 2+3?", "solution": "5", "deepseek_thinking_trajectory": "2 plus 3 is 5.",
-     "deepseek_attempt": "The answer is \\boxed{5}.", "deepseek_grade": "Yes",
-     "gemini_thinking_trajectory": "hmm", "gemini_attempt": "\\boxed{6}", "gemini_grade": "No"},
-    {"question": "What is 4*4?", "solution": "16", "deepseek_thinking_trajectory": "4 times 4",
-     "deepseek_attempt": "\\boxed{15}", "deepseek_grade": "No",
-     "gemini_thinking_trajectory": "sixteen", "gemini_attempt": "\\boxed{16}", "gemini_grade": "Yes"},
+    {
+        "question": "What is 2+3?",
+        "solution": "5",
+        "deepseek_thinking_trajectory": "2 plus 3 is 5.",
+        "deepseek_attempt": "The answer is \\boxed{5}.",
+        "deepseek_grade": "Yes",
+        "gemini_thinking_trajectory": "hmm",
+        "gemini_attempt": "\\boxed{6}",
+        "gemini_grade": "No",
+    },
+    {
+        "question": "What is 4*4?",
+        "solution": "16",
+        "deepseek_thinking_trajectory": "4 times 4",
+        "deepseek_attempt": "\\boxed{15}",
+        "deepseek_grade": "No",
+        "gemini_thinking_trajectory": "sixteen",
+        "gemini_attempt": "\\boxed{16}",
+        "gemini_grade": "Yes",
+    },
 ]
 OPENR1 = [
-    {"uuid": "u1", "problem": "Find x if x+1=3.", "answer": "2",
-     "generations": ["<think>x=2</think>\n\\boxed{2}", "<think>x=3</think>\n\\boxed{3}", "<think>ok</think>\\boxed{2}"],
-     "correctness_math_verify": [True, False, True]},
-    {"uuid": "u2", "problem": "Find y.", "answer": "1", "generations": ["<think>?</think>\\boxed{0}"],
-     "correctness_math_verify": [False]},
+    {
+        "uuid": "u1",
+        "problem": "Find x if x+1=3.",
+        "answer": "2",
+        "generations": [
+            "<think>x=2</think>\n\\boxed{2}",
+            "<think>x=3</think>\n\\boxed{3}",
+            "<think>ok</think>\\boxed{2}",
+        ],
+        "correctness_math_verify": [True, False, True],
+    },
+    {
+        "uuid": "u2",
+        "problem": "Find y.",
+        "answer": "1",
+        "generations": ["<think>?</think>\\boxed{0}"],
+        "correctness_math_verify": [False],
+    },
 ]
-ORCA = [{"question": "Tom has 3 apples and buys 4. How many?", "answer": "Tom has 3 + 4 = 7 apples. So 7."},
-        {"question": "How many total?", "answer": "There are 1,200 in total."}]
+ORCA = [
+    {"question": "Tom has 3 apples and buys 4. How many?", "answer": "Tom has 3 + 4 = 7 apples. So 7."},
+    {"question": "How many total?", "answer": "There are 1,200 in total."},
+]
 
 
 def test_s1k_maps_trajectory_and_grade(tmp_path):
@@ -79,8 +109,15 @@ def test_teacher_stage_with_a_dataset_teacher_resumes_and_counts_tokens(tmp_path
     from launch.stages import stage_data, stage_teacher
 
     path = _write(tmp_path / "openr1.jsonl", OPENR1 + [dict(OPENR1[0], uuid="u3")])
-    cfg = compose(["data.n_train=10", "data.n_test=4", f"output_root={tmp_path}", "teacher=dataset_openr1",
-                   f"teacher.path={path}"])
+    cfg = compose(
+        [
+            "data.n_train=10",
+            "data.n_test=4",
+            f"output_root={tmp_path}",
+            "teacher=dataset_openr1",
+            f"teacher.path={path}",
+        ]
+    )
     data_dir = stage_data(cfg)
     traces_dir = stage_teacher(cfg, data_dir)
     clean = read_jsonl(traces_dir / "traces.jsonl")

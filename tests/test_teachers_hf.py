@@ -1,4 +1,5 @@
 """The hf teacher: n sampled paths per problem from a tiny local model, token accounting, verify, resume."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,8 +15,9 @@ def problems():
 
 
 def test_samples_n_paths_per_problem_with_token_counts(tiny_model_dir, problems):
-    config = HFTeacherConfig(name_or_path=tiny_model_dir, n_paths=2, temperature=1.0, max_new_tokens=6,
-                             batch_size=2, dtype="float32")
+    config = HFTeacherConfig(
+        name_or_path=tiny_model_dir, n_paths=2, temperature=1.0, max_new_tokens=6, batch_size=2, dtype="float32"
+    )
     records = list(HFTeacher(config).generate(problems))
     assert [r["id"] for r in records] == [f"{p['id']}/hf/{k}" for p in problems for k in range(2)]
     for record in records:
@@ -31,9 +33,13 @@ def test_verified_uses_rewards_verify_and_done_problems_are_skipped(monkeypatch,
 
     def fake(model, tokenizer, prompts, **kwargs):
         calls.append((len(prompts), kwargs))
-        return [[{"text": "<think>x</think>\n\\boxed{7}", "n_tokens": 4, "truncated": False},
-                 {"text": f"<think>x</think>\n\\boxed{{{gold}}}", "n_tokens": 5, "truncated": False}]
-                for gold in golds[:len(prompts)]]
+        return [
+            [
+                {"text": "<think>x</think>\n\\boxed{7}", "n_tokens": 4, "truncated": False},
+                {"text": f"<think>x</think>\n\\boxed{{{gold}}}", "n_tokens": 5, "truncated": False},
+            ]
+            for gold in golds[: len(prompts)]
+        ]
 
     golds = [p["final_answer"] for p in problems[1:]]
     monkeypatch.setattr(eval.generate, "generate_batched", fake)
@@ -49,16 +55,18 @@ def test_verified_uses_rewards_verify_and_done_problems_are_skipped(monkeypatch,
     assert list(HFTeacher(config).generate(problems[:1], done)) == []
 
 
-@pytest.mark.parametrize("kwargs, text", [(dict(n_paths=0), "n_paths"), (dict(temperature=-1), "temperature"),
-                                          (dict(top_p=0), "top_p")])
+@pytest.mark.parametrize(
+    "kwargs, text", [(dict(n_paths=0), "n_paths"), (dict(temperature=-1), "temperature"), (dict(top_p=0), "top_p")]
+)
 def test_bad_config_raises(kwargs, text):
     with pytest.raises(ValueError, match=text):
         HFTeacherConfig(**kwargs)
 
 
 def test_conf_hf_mirrors_config():
-    from launch.config_check import compose
     from omegaconf import OmegaConf
+
+    from launch.config_check import compose
 
     conf = OmegaConf.to_container(compose(["teacher=hf"]).teacher)
     assert HFTeacherConfig.from_mapping(conf) == HFTeacherConfig()

@@ -1,4 +1,5 @@
 """The tiny student: its digit-split tokenizer and ChatML template, save/load by path, and the hub loader's errors."""
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,10 @@ def test_special_tokens(tok):
 def test_chat_template_renders_chatml(tok):
     messages = prompt_messages("Ann has 3 pens.") + completion_messages("<think>\n3\n</think>\n\\boxed{3}")
     text = tok.apply_chat_template(messages, tokenize=False)
-    assert text == ("<|im_start|>user\nAnn has 3 pens.\nPut the final answer in \\boxed{}.<|im_end|>\n"
-                    "<|im_start|>assistant\n<think>\n3\n</think>\n\\boxed{3}<|im_end|>\n")
+    assert text == (
+        "<|im_start|>user\nAnn has 3 pens.\nPut the final answer in \\boxed{}.<|im_end|>\n"
+        "<|im_start|>assistant\n<think>\n3\n</think>\n\\boxed{3}<|im_end|>\n"
+    )
     prompt = tok.apply_chat_template(prompt_messages("Q?"), tokenize=False, add_generation_prompt=True)
     assert prompt == "<|im_start|>user\nQ?\nPut the final answer in \\boxed{}.<|im_end|>\n<|im_start|>assistant\n"
     system = tok.apply_chat_template([{"role": "system", "content": "S"}] + messages, tokenize=False)
@@ -82,8 +85,12 @@ def test_chat_template_renders_chatml(tok):
 def test_assistant_tokens_mask_marks_exactly_the_assistant_turns(tok, small_world):
     _, _, test = small_world
     trace = write_trace(test[0], 0)[0]
-    messages = (prompt_messages(test[0]["question"]) + completion_messages(trace)
-                + prompt_messages("And now?") + completion_messages("\\boxed{7}"))
+    messages = (
+        prompt_messages(test[0]["question"])
+        + completion_messages(trace)
+        + prompt_messages("And now?")
+        + completion_messages("\\boxed{7}")
+    )
     out = tok.apply_chat_template(messages, return_assistant_tokens_mask=True, return_dict=True)
     ids, mask = list(out["input_ids"]), list(out["assistant_masks"])
     assert len(ids) == len(mask) and set(mask) == {0, 1}
@@ -158,6 +165,7 @@ def test_load_model_dtype_by_name(tiny_model_dir):
 def test_flash_attention_falls_back_without_flash_attn(tiny_model_dir):
     try:
         import flash_attn  # noqa: F401
+
         pytest.skip("flash-attn is installed")
     except ImportError:
         pass

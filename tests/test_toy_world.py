@@ -1,4 +1,5 @@
 """The toy world generator: determinism, held-out split hygiene, and the arithmetic of every problem."""
+
 from __future__ import annotations
 
 import re
@@ -63,17 +64,20 @@ def test_no_test_problem_in_train(small_world):
 def test_signature_ignores_names_and_items(small_world):
     _, train, _ = small_world
     problem = train[0]
-    renamed = dict(problem, name="Zed", item="widget",
-                   start=problem["start"].replace(problem["item"], "widget"))
+    renamed = dict(problem, name="Zed", item="widget", start=problem["start"].replace(problem["item"], "widget"))
     assert ToyWorld.signature(renamed) == ToyWorld.signature(problem)
 
 
-@pytest.mark.parametrize("cfg", [
-    dict(SMALL),
-    dict(n_train=150, n_test=30, min_steps=1, max_steps=4, max_value=60, max_factor=3, max_addend=5, seed=7),
-    # a valid config whose largest factor exceeds max_value / 2: openings must still stay within max_value
-    dict(n_train=60, n_test=20, min_steps=1, max_steps=2, max_value=20, max_factor=15),
-], ids=["default", "small_ranges", "big_factor"])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        dict(SMALL),
+        dict(n_train=150, n_test=30, min_steps=1, max_steps=4, max_value=60, max_factor=3, max_addend=5, seed=7),
+        # a valid config whose largest factor exceeds max_value / 2: openings must still stay within max_value
+        dict(n_train=60, n_test=20, min_steps=1, max_steps=2, max_value=20, max_factor=15),
+    ],
+    ids=["default", "small_ranges", "big_factor"],
+)
 def test_every_problem_is_arithmetically_consistent(cfg):
     config = ToyWorldConfig(**cfg)
     world = ToyWorld(config)
@@ -119,12 +123,15 @@ def test_steps_cover_the_whole_range(small_world):
     assert kinds == {"groups", "rate", "add", "sub", "times", "share", "sell"}
 
 
-@pytest.mark.parametrize("kwargs, named", [
-    (dict(min_steps=4, max_steps=2), ["min_steps=4", "max_steps=2"]),
-    (dict(min_steps=0, max_steps=2), ["min_steps=0"]),
-    (dict(max_value=10), ["max_value=10"]),
-    (dict(max_factor=1), ["max_factor=1"]),
-])
+@pytest.mark.parametrize(
+    "kwargs, named",
+    [
+        (dict(min_steps=4, max_steps=2), ["min_steps=4", "max_steps=2"]),
+        (dict(min_steps=0, max_steps=2), ["min_steps=0"]),
+        (dict(max_value=10), ["max_value=10"]),
+        (dict(max_factor=1), ["max_factor=1"]),
+    ],
+)
 def test_bad_config_raises_naming_the_values(kwargs, named):
     with pytest.raises(ValueError) as info:
         ToyWorldConfig(**kwargs)
@@ -153,12 +160,19 @@ def test_arithmetic_facts_are_true_and_deterministic(small_world):
 def test_a_world_too_small_for_n_train_raises_instead_of_hanging():
     """1-step problems over tiny ranges have well under 100 distinct signatures; asking for 100 training
     problems must fail with a clear error, not loop forever (run in a subprocess so a hang is cut off)."""
-    code = ("from data.toy_world import ToyWorld, ToyWorldConfig\n"
-            "ToyWorld(ToyWorldConfig(n_train=100, n_test=5, min_steps=1, max_steps=1, max_value=20, "
-            "max_factor=2, max_addend=2)).problems('train')\n")
+    code = (
+        "from data.toy_world import ToyWorld, ToyWorldConfig\n"
+        "ToyWorld(ToyWorldConfig(n_train=100, n_test=5, min_steps=1, max_steps=1, max_value=20, "
+        "max_factor=2, max_addend=2)).problems('train')\n"
+    )
     try:
-        result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
-                                capture_output=True, text=True, timeout=10)
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("ToyWorld.problems() never returns when the world has fewer distinct problems than n_train")
     assert result.returncode != 0

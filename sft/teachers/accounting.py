@@ -6,9 +6,11 @@ labels, or the one teacher's name) and prices each group from its config's `pric
 per (teacher, problem), since one request with `n` choices carries the prompt once (`tokens_in_billed`). The
 price is an estimate: requests that timed out after the server did the work are billed but leave no record.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 COUNTERS = ("n_traces", "n_verified", "n_problems", "tokens_in", "tokens_out", "tokens_in_billed")
 
@@ -32,13 +34,16 @@ def price_usd(tokens_in: int, tokens_out: int, cfg: Mapping[str, Any]) -> float 
     return round(tokens_in / 1e6 * float(p_in or 0.0) + tokens_out / 1e6 * float(p_out or 0.0), 6)
 
 
-def teacher_accounting(records: Iterable[Mapping[str, Any]], teacher_cfg: Mapping[str, Any],
-                       stats: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def teacher_accounting(
+    records: Iterable[Mapping[str, Any]], teacher_cfg: Mapping[str, Any], stats: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """`{"per_teacher": {teacher: {n_traces, n_verified, n_problems, tokens_in, tokens_out, tokens_in_billed,
     price_usd[, requests]}}, "total": {...}}`; `stats` is the backend's `.stats` (a multi teacher's by label)."""
     from omegaconf import DictConfig, OmegaConf
 
-    cfg = OmegaConf.to_container(teacher_cfg, resolve=True) if isinstance(teacher_cfg, DictConfig) else dict(teacher_cfg)
+    cfg = (
+        OmegaConf.to_container(teacher_cfg, resolve=True) if isinstance(teacher_cfg, DictConfig) else dict(teacher_cfg)
+    )
     configs = teacher_configs(cfg)
     groups: dict[str, dict[str, Any]] = {}
     prompts: dict[tuple[str, str], int] = {}
@@ -65,8 +70,17 @@ def teacher_accounting(records: Iterable[Mapping[str, Any]], teacher_cfg: Mappin
             entry["requests"] = dict(own_stats)
         per_teacher[label] = entry
     # a teacher with request counters but no records (every request failed) still shows its counters
-    unseen = ({label: s for label, s in stats.items() if label not in per_teacher} if configs is not None
-              else {str(cfg.get("name")): stats} if not per_teacher else {}) if stats else {}
+    unseen = (
+        (
+            {label: s for label, s in stats.items() if label not in per_teacher}
+            if configs is not None
+            else {str(cfg.get("name")): stats}
+            if not per_teacher
+            else {}
+        )
+        if stats
+        else {}
+    )
     for label, own_stats in unseen.items():
         if own_stats:
             per_teacher[label] = {**{k: 0 for k in COUNTERS}, "price_usd": None, "requests": dict(own_stats)}

@@ -7,9 +7,11 @@ config names one (e.g. `conf/teacher/dataset_s1k.yaml`: `name: dataset_s1k`, `ba
 A backend may keep counters in a `.stats` dict (openai: requests, retries by reason, failures; multi: its
 teachers' by label) that `sft.teachers.accounting.teacher_accounting` puts into the stage summary.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -75,7 +77,13 @@ def _multi(cfg: Mapping[str, Any]) -> Teacher:
 
 
 BACKENDS: dict[str, Callable[[Mapping[str, Any]], Teacher]] = {
-    "program": _program, "hf": _hf, "dataset": _dataset, "openai": _openai, "vllm": _vllm, "multi": _multi}
+    "program": _program,
+    "hf": _hf,
+    "dataset": _dataset,
+    "openai": _openai,
+    "vllm": _vllm,
+    "multi": _multi,
+}
 
 
 def backend_name(cfg: Mapping[str, Any]) -> str:
@@ -94,7 +102,9 @@ def build_teacher(cfg: Mapping[str, Any]) -> Teacher:
     return BACKENDS[backend](plain)
 
 
-def config_fields(cls: type, cfg: Mapping[str, Any], ignore: Iterable[str] = ("name", "backend", "only_verified", "max_problems")) -> dict[str, Any]:
+def config_fields(
+    cls: type, cfg: Mapping[str, Any], ignore: Iterable[str] = ("name", "backend", "only_verified", "max_problems")
+) -> dict[str, Any]:
     """The keys of `cfg` that dataclass `cls` takes; an unknown key raises, naming it and the valid ones."""
     import dataclasses
 
@@ -116,8 +126,9 @@ def check_sampling(n_paths: int, temperature: float, top_p: float, max_temperatu
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
 
 
-def pending_problems(problems: list[dict[str, Any]], done: Iterable[str] | None, record_id: Callable[[str, int], str],
-                     n_paths: int) -> list[dict[str, Any]]:
+def pending_problems(
+    problems: list[dict[str, Any]], done: Iterable[str] | None, record_id: Callable[[str, int], str], n_paths: int
+) -> list[dict[str, Any]]:
     """The problems with at least one of their `n_paths` record ids missing from `done` (a resumed run)."""
     done = done or set()
     return [p for p in problems if not all(record_id(p["id"], k) in done for k in range(n_paths))]
@@ -131,10 +142,20 @@ def gold_answer(problem: Mapping[str, Any]) -> str:
     return str(gold)
 
 
-def trace_record(record_id: str, problem: Mapping[str, Any], gold: str, k: int, text: str, teacher: str,
-                 **extra: Any) -> dict[str, Any]:
+def trace_record(
+    record_id: str, problem: Mapping[str, Any], gold: str, k: int, text: str, teacher: str, **extra: Any
+) -> dict[str, Any]:
     """One trace record with its `verified` verdict (rewards.verify against `gold`) and any extra fields."""
     from rewards import verify
 
-    return {"id": record_id, "problem_id": problem["id"], "problem": problem["question"], "answer": gold,
-            "trace": text, "teacher": teacher, "path": k, "verified": bool(verify(text, gold)), **extra}
+    return {
+        "id": record_id,
+        "problem_id": problem["id"],
+        "problem": problem["question"],
+        "answer": gold,
+        "trace": text,
+        "teacher": teacher,
+        "path": k,
+        "verified": bool(verify(text, gold)),
+        **extra,
+    }

@@ -13,11 +13,13 @@ Assumed schemas (the hub datasets' columns):
 Rows come from `datasets.load_dataset(hub_id, split=split)`, or from local JSON/JSONL/Parquet files when `path`
 is set. Token counts use `tokenizer` (path or hub id) when given, else whitespace words (`token_unit`).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 SCHEMAS = ("s1k", "openr1", "orca")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
@@ -44,7 +46,7 @@ class DatasetTeacherConfig:
             raise ValueError(f"unknown s1k trajectory {self.trajectory!r}; valid: ['deepseek', 'gemini']")
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> "DatasetTeacherConfig":
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> DatasetTeacherConfig:
         from sft.teachers.base import config_fields
 
         return cls(**config_fields(cls, cfg))
@@ -88,18 +90,31 @@ def map_s1k(row: Mapping[str, Any], config: DatasetTeacherConfig) -> list[dict[s
 
 def map_openr1(row: Mapping[str, Any], config: DatasetTeacherConfig) -> list[dict[str, Any]]:
     correct = row.get("correctness_math_verify") or []
-    return [{"problem": row["problem"], "answer": str(row["answer"]), "trace": text, "verified": True, "path": k}
-            for k, (text, ok) in enumerate(zip(row.get("generations") or [], correct)) if ok is True]
+    return [
+        {"problem": row["problem"], "answer": str(row["answer"]), "trace": text, "verified": True, "path": k}
+        for k, (text, ok) in enumerate(zip(row.get("generations") or [], correct))
+        if ok is True
+    ]
 
 
 def map_orca(row: Mapping[str, Any], config: DatasetTeacherConfig) -> list[dict[str, Any]]:
     answer = _last_number(str(row["answer"]))
-    return [{"problem": row["question"], "answer": answer if answer is not None else str(row["answer"]),
-             "trace": str(row["answer"]), "verified": answer is not None, "answer_only": True}]
+    return [
+        {
+            "problem": row["question"],
+            "answer": answer if answer is not None else str(row["answer"]),
+            "trace": str(row["answer"]),
+            "verified": answer is not None,
+            "answer_only": True,
+        }
+    ]
 
 
 MAPPERS: dict[str, Callable[[Mapping[str, Any], DatasetTeacherConfig], list[dict[str, Any]]]] = {
-    "s1k": map_s1k, "openr1": map_openr1, "orca": map_orca}
+    "s1k": map_s1k,
+    "openr1": map_openr1,
+    "orca": map_orca,
+}
 
 
 class DatasetTeacher:
@@ -122,7 +137,9 @@ class DatasetTeacher:
             self._tokenizer = load_tokenizer(self.config.tokenizer)
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def generate(self, problems: list[dict[str, Any]] | None = None, done: set[str] | None = None) -> Iterator[dict[str, Any]]:
+    def generate(
+        self, problems: list[dict[str, Any]] | None = None, done: set[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Records of every row (the `problems` argument is ignored); ids are `{schema}-{row}/dataset/{k}`."""
         rows = self._rows if self._rows is not None else load_rows(self.config)
         mapper = MAPPERS[self.config.schema]
@@ -131,7 +148,14 @@ class DatasetTeacher:
             problem_id = str(row.get("uuid") or row.get("id") or f"{self.config.schema}-{index}")
             for k, mapped in enumerate(mapper(row, self.config)):
                 path = mapped.pop("path", k)
-                yield {"id": f"{problem_id}/{self.name}/{path}", "problem_id": problem_id, **mapped,
-                       "teacher": self.name, "path": path, "source": self.config.schema,
-                       "tokens_in": self._count(mapped["problem"]), "tokens_out": self._count(mapped["trace"]),
-                       "token_unit": unit}
+                yield {
+                    "id": f"{problem_id}/{self.name}/{path}",
+                    "problem_id": problem_id,
+                    **mapped,
+                    "teacher": self.name,
+                    "path": path,
+                    "source": self.config.schema,
+                    "tokens_in": self._count(mapped["problem"]),
+                    "tokens_out": self._count(mapped["trace"]),
+                    "token_unit": unit,
+                }

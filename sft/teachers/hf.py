@@ -4,10 +4,12 @@ The model is loaded by path or hub id through `data.hub`; generation reuses `eva
 (`num_return_sequences=n_paths`, sampling when `temperature > 0`). Each record carries `tokens_in` (prompt
 tokens), `tokens_out` (completion tokens), `truncated`, and `verified` from `rewards.verify` against the gold.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from sft.teachers.base import check_sampling, config_fields, gold_answer, pending_problems, trace_record
 
@@ -28,10 +30,12 @@ class HFTeacherConfig:
     def __post_init__(self) -> None:
         check_sampling(self.n_paths, self.temperature, self.top_p)
         if self.max_new_tokens < 1 or self.batch_size < 1:
-            raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {self.max_new_tokens}, {self.batch_size}")
+            raise ValueError(
+                f"max_new_tokens and batch_size must be >= 1, got {self.max_new_tokens}, {self.batch_size}"
+            )
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> "HFTeacherConfig":
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> HFTeacherConfig:
 
         return cls(**config_fields(cls, cfg))
 
@@ -68,16 +72,33 @@ class HFTeacher:
         model, tokenizer = self._load()
         c = self.config
         for start in range(0, len(todo), c.batch_size):
-            batch = todo[start:start + c.batch_size]
+            batch = todo[start : start + c.batch_size]
             prompts = [chat_prompt_text(tokenizer, prompt_messages(p["question"])) for p in batch]
-            outputs = generate_batched(model, tokenizer, prompts, max_new_tokens=c.max_new_tokens,
-                                       batch_size=c.batch_size, do_sample=c.temperature > 0,
-                                       temperature=c.temperature or 1.0, top_p=c.top_p,
-                                       num_return_sequences=c.n_paths, compact_every=c.compact_every)
+            outputs = generate_batched(
+                model,
+                tokenizer,
+                prompts,
+                max_new_tokens=c.max_new_tokens,
+                batch_size=c.batch_size,
+                do_sample=c.temperature > 0,
+                temperature=c.temperature or 1.0,
+                top_p=c.top_p,
+                num_return_sequences=c.n_paths,
+                compact_every=c.compact_every,
+            )
             for problem, prompt, samples in zip(batch, prompts, outputs):
                 tokens_in = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
                 gold = gold_answer(problem)
                 for k, sample in enumerate(samples):
-                    yield trace_record(self.record_id(problem["id"], k), problem, gold, k, sample["text"], self.name,
-                                       tokens_in=tokens_in, tokens_out=sample["n_tokens"],
-                                       truncated=sample["truncated"], model=c.name_or_path)
+                    yield trace_record(
+                        self.record_id(problem["id"], k),
+                        problem,
+                        gold,
+                        k,
+                        sample["text"],
+                        self.name,
+                        tokens_in=tokens_in,
+                        tokens_out=sample["n_tokens"],
+                        truncated=sample["truncated"],
+                        model=c.name_or_path,
+                    )

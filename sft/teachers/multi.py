@@ -12,11 +12,13 @@ teachers and a resumed run hands each teacher back its own done ids.
                              resume); with ids only, an earlier teacher's done problems count as unsolved
                              (the next teacher runs on them too: more traces, never fewer).
 """
+
 from __future__ import annotations
 
 import logging
 import zlib
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 POLICIES = ("all", "first_correct")
@@ -38,7 +40,9 @@ def _teacher_file(name: str) -> dict[str, Any]:
 def resolve_teachers(entries: Any) -> list[tuple[str, dict[str, Any]]]:
     """`(label, teacher config)` for each entry of `teachers` (a name, `{base: name, ...}`, or an inline config)."""
     if not isinstance(entries, (list, tuple)) or not entries:
-        raise ValueError(f"multi teacher: `teachers` must be a non-empty list of teacher names or configs, got {entries!r}")
+        raise ValueError(
+            f"multi teacher: `teachers` must be a non-empty list of teacher names or configs, got {entries!r}"
+        )
     out: list[tuple[str, dict[str, Any]]] = []
     for i, entry in enumerate(entries):
         if isinstance(entry, str):
@@ -59,15 +63,17 @@ def resolve_teachers(entries: Any) -> list[tuple[str, dict[str, Any]]]:
             raise ValueError(f"multi teacher: teachers[{i}] needs a `label` (or `name`) without '/', got {label!r}")
         clash = [j for j, (other, _) in enumerate(out) if other == label]
         if clash:
-            raise ValueError(f"multi teacher: teachers[{clash[0]}] and teachers[{i}] are both labelled {label!r}; "
-                             f"give each a distinct `label`")
+            raise ValueError(
+                f"multi teacher: teachers[{clash[0]}] and teachers[{i}] are both labelled {label!r}; "
+                f"give each a distinct `label`"
+            )
         out.append((label, cfg))
     return out
 
 
 def hash_share(problem_id: str) -> float:
     """A stable number in [0, 1) for a problem id (crc32), the same on every machine and run."""
-    return zlib.crc32(str(problem_id).encode("utf-8")) / 2 ** 32
+    return zlib.crc32(str(problem_id).encode("utf-8")) / 2**32
 
 
 def assign(problem_id: str, weights: list[float]) -> int:
@@ -85,21 +91,31 @@ class MultiTeacher:
 
     name = "multi"
 
-    def __init__(self, teachers: list[tuple[str, Any]], policy: str = "all", weights: list[float] | None = None,
-                 configs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        teachers: list[tuple[str, Any]],
+        policy: str = "all",
+        weights: list[float] | None = None,
+        configs: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown multi teacher policy {policy!r}; valid: {list(POLICIES)}")
         if weights is not None:
             if policy != "all":
-                raise ValueError(f"multi teacher: weights apply to policy 'all' only (policy is {policy!r}); "
-                                 "set weights: null")
+                raise ValueError(
+                    f"multi teacher: weights apply to policy 'all' only (policy is {policy!r}); set weights: null"
+                )
             if len(weights) != len(teachers) or any(float(w) < 0 for w in weights) or sum(map(float, weights)) <= 0:
-                raise ValueError(f"multi teacher: weights must be {len(teachers)} non-negative numbers (one per teacher) "
-                                 f"with a positive sum, got {weights!r}")
+                raise ValueError(
+                    f"multi teacher: weights must be {len(teachers)} non-negative numbers (one per teacher) "
+                    f"with a positive sum, got {weights!r}"
+                )
             own = [label for label, t in teachers if not t.uses_problems]
             if own:
-                raise ValueError(f"multi teacher: weights split problems, but {own} bring their own problems; "
-                                 "drop them or set weights: null")
+                raise ValueError(
+                    f"multi teacher: weights split problems, but {own} bring their own problems; "
+                    "drop them or set weights: null"
+                )
         self.teachers, self.policy = list(teachers), policy
         self.weights = [float(w) for w in weights] if weights is not None else None
         self.configs = dict(configs or {})
@@ -117,15 +133,14 @@ class MultiTeacher:
     @staticmethod
     def _own_done(done: Any, label: str) -> set[str]:
         prefix = f"{label}/"
-        return {key[len(prefix):] for key in done if key.startswith(prefix)}
+        return {key[len(prefix) :] for key in done if key.startswith(prefix)}
 
     def generate(self, problems: list[dict[str, Any]], done: Any = None) -> Iterator[dict[str, Any]]:
         """Records of every teacher by the policy, skipping each teacher's work already in `done`."""
         done = done if done is not None else set()
         if self.policy == "all":
             for i, (label, teacher) in enumerate(self.teachers):
-                mine = (problems if self.weights is None
-                        else [p for p in problems if assign(p["id"], self.weights) == i])
+                mine = problems if self.weights is None else [p for p in problems if assign(p["id"], self.weights) == i]
                 for record in teacher.generate(mine, self._own_done(done, label)):
                     yield self._tag(record, label)
             return
@@ -144,11 +159,17 @@ class MultiTeacher:
     def _solved_before(done: Any, label: str) -> set[str]:
         """Problems this teacher verified in an earlier (killed) run: known only when `done` maps ids to records."""
         if isinstance(done, Mapping):
-            return {r["problem_id"] for key, r in done.items()
-                    if key.startswith(f"{label}/") and isinstance(r, Mapping) and r.get("verified")}
+            return {
+                r["problem_id"]
+                for key, r in done.items()
+                if key.startswith(f"{label}/") and isinstance(r, Mapping) and r.get("verified")
+            }
         if any(key.startswith(f"{label}/") for key in done):
-            log.warning("multi teacher: resuming first_correct with done ids only; %s's earlier verdicts are unknown, "
-                        "so later teachers also run on the problems it already did", label)
+            log.warning(
+                "multi teacher: resuming first_correct with done ids only; %s's earlier verdicts are unknown, "
+                "so later teachers also run on the problems it already did",
+                label,
+            )
         return set()
 
 

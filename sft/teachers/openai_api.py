@@ -8,6 +8,7 @@ thread pool of `concurrency`; the client's own retries are off (`max_retries=0`)
 (requests, retries by reason, failures, usage tokens). Records come out in problem order, ids
 `{problem_id}/{name}/{k}`; problems whose records are all in `done` are skipped (a resumed run).
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,9 +18,10 @@ import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from sft.teachers.base import check_sampling, config_fields, gold_answer, pending_problems, trace_record
 
@@ -61,18 +63,21 @@ class OpenAITeacherConfig:
         if self.token_limit_param not in TOKEN_LIMIT_PARAMS:
             raise ValueError(f"unknown token_limit_param {self.token_limit_param!r}; valid: {list(TOKEN_LIMIT_PARAMS)}")
         if self.max_retries < 0 or self.max_failed_problems < 0:
-            raise ValueError(f"max_retries and max_failed_problems must be >= 0, got {self.max_retries}, "
-                             f"{self.max_failed_problems}")
+            raise ValueError(
+                f"max_retries and max_failed_problems must be >= 0, got {self.max_retries}, {self.max_failed_problems}"
+            )
         if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0:
-            raise ValueError(f"timeout must be > 0 and backoff_base, backoff_max >= 0, got {self.timeout}, "
-                             f"{self.backoff_base}, {self.backoff_max}")
+            raise ValueError(
+                f"timeout must be > 0 and backoff_base, backoff_max >= 0, got {self.timeout}, "
+                f"{self.backoff_base}, {self.backoff_max}"
+            )
         if not self.base_url or not str(self.base_url).startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {self.base_url!r}")
         if not self.model or self.model == "???":
             raise ValueError("model must name the model the endpoint serves (GET <base_url>/models lists them)")
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> "OpenAITeacherConfig":
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> OpenAITeacherConfig:
 
         return cls(**config_fields(cls, cfg))
 
@@ -83,8 +88,10 @@ def read_api_key(env_name: str | None) -> str:
         return "EMPTY"
     key = os.environ.get(env_name, "")
     if not key:
-        raise ValueError(f"teacher.api_key_env={env_name!r} names an environment variable that is not set or empty; "
-                         f"export {env_name}=<key>, or set teacher.api_key_env=null for a local server that needs no key")
+        raise ValueError(
+            f"teacher.api_key_env={env_name!r} names an environment variable that is not set or empty; "
+            f"export {env_name}=<key>, or set teacher.api_key_env=null for a local server that needs no key"
+        )
     return key
 
 
@@ -136,8 +143,15 @@ class OpenAITeacher:
             client = openai.OpenAI(base_url=config.base_url, api_key=self._key, max_retries=0, timeout=config.timeout)
         self.client = client
         self._lock = threading.Lock()
-        self.stats: dict[str, Any] = {"requests": 0, "retries": 0, "retries_by_reason": {r: 0 for r in RETRY_REASONS},
-                                      "failures": 0, "failed_problems": [], "prompt_tokens": 0, "completion_tokens": 0}
+        self.stats: dict[str, Any] = {
+            "requests": 0,
+            "retries": 0,
+            "retries_by_reason": {r: 0 for r in RETRY_REASONS},
+            "failures": 0,
+            "failed_problems": [],
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+        }
 
     # ---- helpers -----------------------------------------------------------------------------------
     def record_id(self, problem_id: str, k: int) -> str:
@@ -171,7 +185,7 @@ class OpenAITeacher:
 
     def _backoff(self, attempt: int, error: Exception) -> float:
         c = self.config
-        wait = min(c.backoff_max, c.backoff_base * 2 ** attempt) * (0.5 + random.random() / 2)
+        wait = min(c.backoff_max, c.backoff_base * 2**attempt) * (0.5 + random.random() / 2)
         response = getattr(error, "response", None)
         after = response.headers.get("retry-after") if response is not None else None
         try:
@@ -183,7 +197,7 @@ class OpenAITeacher:
     def _seed(self, problem_id: str) -> int | None:
         if self.config.seed is None:
             return None
-        return (int(self.config.seed) + zlib.crc32(str(problem_id).encode())) % (2 ** 31)
+        return (int(self.config.seed) + zlib.crc32(str(problem_id).encode())) % (2**31)
 
     # ---- requests ----------------------------------------------------------------------------------
     def _call(self, messages: list[dict[str, str]], n: int, seed: int | None) -> Any:
@@ -191,8 +205,15 @@ class OpenAITeacher:
         import openai
 
         c = self.config
-        kwargs: dict[str, Any] = {"model": c.model, "messages": messages, "n": n, "temperature": c.temperature,
-                                  "top_p": c.top_p, c.token_limit_param: c.max_tokens, "timeout": c.timeout}
+        kwargs: dict[str, Any] = {
+            "model": c.model,
+            "messages": messages,
+            "n": n,
+            "temperature": c.temperature,
+            "top_p": c.top_p,
+            c.token_limit_param: c.max_tokens,
+            "timeout": c.timeout,
+        }
         if seed is not None:
             kwargs["seed"] = seed
         for attempt in range(c.max_retries + 1):
@@ -203,19 +224,32 @@ class OpenAITeacher:
                 reason = self._retry_reason(error)
                 if reason is None:
                     status = getattr(error, "status_code", None)
-                    raise TeacherRequestError(self.scrub(
-                        f"openai teacher: {c.base_url} refused the request for model {c.model!r} "
-                        f"({type(error).__name__}{f', HTTP {status}' if status else ''}): {error}")) from None
+                    raise TeacherRequestError(
+                        self.scrub(
+                            f"openai teacher: {c.base_url} refused the request for model {c.model!r} "
+                            f"({type(error).__name__}{f', HTTP {status}' if status else ''}): {error}"
+                        )
+                    ) from None
                 if attempt == c.max_retries:
-                    log.warning("%s", self.scrub(f"openai teacher: giving up after {attempt + 1} attempts "
-                                                 f"({reason}: {type(error).__name__})"))
+                    log.warning(
+                        "%s",
+                        self.scrub(
+                            f"openai teacher: giving up after {attempt + 1} attempts ({reason}: {type(error).__name__})"
+                        ),
+                    )
                     return None
                 with self._lock:
                     self.stats["retries"] += 1
                     self.stats["retries_by_reason"][reason] += 1
                 wait = self._backoff(attempt, error)
-                log.info("openai teacher: %s (%s), retry %d of %d in %.2f s", reason, type(error).__name__,
-                         attempt + 1, c.max_retries, wait)
+                log.info(
+                    "openai teacher: %s (%s), retry %d of %d in %.2f s",
+                    reason,
+                    type(error).__name__,
+                    attempt + 1,
+                    c.max_retries,
+                    wait,
+                )
                 time.sleep(wait)
         return None
 
@@ -243,16 +277,30 @@ class OpenAITeacher:
             self._count("prompt_tokens", prompt_tokens)
             self._count("completion_tokens", completion_tokens)
             choices = choices[: c.n_paths - len(rows)]
-            shares = split_tokens(completion_tokens, [choice_text(ch) for ch in choices],
-                                  [c.max_tokens if ch.finish_reason == "length" else None for ch in choices])
+            shares = split_tokens(
+                completion_tokens,
+                [choice_text(ch) for ch in choices],
+                [c.max_tokens if ch.finish_reason == "length" else None for ch in choices],
+            )
             rows += [(ch, prompt_tokens, share) for ch, share in zip(choices, shares)]
         records = []
         for k, (choice, tokens_in, tokens_out) in enumerate(rows):
             text = choice_text(choice)
-            records.append(trace_record(self.record_id(problem["id"], k), problem, gold, k, text, self.name,
-                                        tokens_in=tokens_in, tokens_out=tokens_out,
-                                        truncated=choice.finish_reason == "length",
-                                        finish_reason=choice.finish_reason, model=c.model))
+            records.append(
+                trace_record(
+                    self.record_id(problem["id"], k),
+                    problem,
+                    gold,
+                    k,
+                    text,
+                    self.name,
+                    tokens_in=tokens_in,
+                    tokens_out=tokens_out,
+                    truncated=choice.finish_reason == "length",
+                    finish_reason=choice.finish_reason,
+                    model=c.model,
+                )
+            )
         return records
 
     def generate(self, problems: list[dict[str, Any]], done: set[str] | None = None) -> Iterator[dict[str, Any]]:
@@ -279,6 +327,8 @@ class OpenAITeacher:
             pool.shutdown(wait=False, cancel_futures=True)
         if self.stats["failures"] > c.max_failed_problems:
             failed = self.stats["failed_problems"]
-            raise RuntimeError(f"openai teacher: {len(failed)} problem(s) failed after {c.max_retries} retries "
-                               f"(first: {failed[:5]}; max_failed_problems={c.max_failed_problems}); the other records "
-                               f"are saved, re-run to resume the failed ones")
+            raise RuntimeError(
+                f"openai teacher: {len(failed)} problem(s) failed after {c.max_retries} retries "
+                f"(first: {failed[:5]}; max_failed_problems={c.max_failed_problems}); the other records "
+                f"are saved, re-run to resume the failed ones"
+            )

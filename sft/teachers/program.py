@@ -8,6 +8,7 @@ carries one arithmetic slip that propagates to a wrong final answer, so that fil
 in that share of traces two consecutive operations are written as one line (`(20 + 4) * 3 = 72`) without the
 intermediate result, which a small student has to compute in its head. Default 0: every step written out.
 """
+
 from __future__ import annotations
 
 import random
@@ -23,8 +24,14 @@ _SENTENCE = {
     "share": "Each friend gets {eq}.",
     "sell": "That makes {eq} dollars.",
 }
-_VERB_ING = {"finds": "finding", "buys": "buying", "is given": "being given",
-             "gives away": "giving away", "loses": "losing", "donates": "donating"}
+_VERB_ING = {
+    "finds": "finding",
+    "buys": "buying",
+    "is given": "being given",
+    "gives away": "giving away",
+    "loses": "losing",
+    "donates": "donating",
+}
 
 
 @dataclass(frozen=True)
@@ -73,13 +80,15 @@ def _folded(inner: str, inner_op: str, op: str, b: int) -> str:
     return f"{inner} {op} {b}"
 
 
-def write_trace(problem: dict[str, Any], path: int, slip_step: int | None = None, slip: int = 0,
-                fold_step: int | None = None) -> tuple[str, str]:
+def write_trace(
+    problem: dict[str, Any], path: int, slip_step: int | None = None, slip: int = 0, fold_step: int | None = None
+) -> tuple[str, str]:
     """The trace for solution path `path` (0..3) and its final answer; `slip_step` adds `slip` to that step's result;
     `fold_step` = i writes steps i and i + 1 as one line without step i's result (see `foldable_steps`)."""
     if fold_step is not None and fold_step not in foldable_steps(problem):
-        raise ValueError(f"fold_step={fold_step} is not foldable in {problem.get('id')!r}; "
-                         f"valid: {foldable_steps(problem)}")
+        raise ValueError(
+            f"fold_step={fold_step} is not foldable in {problem.get('id')!r}; valid: {foldable_steps(problem)}"
+        )
     verbose, swap = path % 2 == 0, (path // 2) % 2 == 1
     lines, carried, pending = [], None, None
     for index, step in enumerate(problem["steps"]):
@@ -100,9 +109,16 @@ def write_trace(problem: dict[str, Any], path: int, slip_step: int | None = None
             continue
         eq = f"{expression} = {result}"
         if verbose:
-            lines.append(_SENTENCE[step["kind"]].format(
-                eq=eq, b=b, items=problem.get("item", "item") + "s", name=problem.get("name", ""),
-                who=step.get("who", ""), verb_ing=_VERB_ING.get(step.get("verb", ""), "adding")))
+            lines.append(
+                _SENTENCE[step["kind"]].format(
+                    eq=eq,
+                    b=b,
+                    items=problem.get("item", "item") + "s",
+                    name=problem.get("name", ""),
+                    who=step.get("who", ""),
+                    verb_ing=_VERB_ING.get(step.get("verb", ""), "adding"),
+                )
+            )
         else:
             lines.append(eq)
     answer = str(carried)
@@ -118,8 +134,9 @@ class ProgramTeacher:
         self.config = config
 
     @staticmethod
-    def _slipped(problem: dict[str, Any], path: int, rng: random.Random,
-                 fold_step: int | None = None) -> tuple[str, str] | None:
+    def _slipped(
+        problem: dict[str, Any], path: int, rng: random.Random, fold_step: int | None = None
+    ) -> tuple[str, str] | None:
         """A trace with one arithmetic slip that really changes the final answer (a slip absorbed by a later
         floor division or by the clamp at 0 would give a 'verified' trace with false arithmetic), or None."""
         candidates = [(step, slip) for step in range(len(problem["steps"])) for slip in (-10, -2, -1, 1, 2, 10)]
@@ -150,10 +167,17 @@ class ProgramTeacher:
             if trace in seen:
                 continue
             seen.add(trace)
-            out.append({
-                "id": f"{problem['id']}/{self.name}/{path}", "problem_id": problem["id"],
-                "problem": problem["question"], "answer": problem["final_answer"], "trace": trace,
-                "teacher": self.name, "path": path, "verified": answer == problem["final_answer"],
-                "skipped_step": fold,
-            })
+            out.append(
+                {
+                    "id": f"{problem['id']}/{self.name}/{path}",
+                    "problem_id": problem["id"],
+                    "problem": problem["question"],
+                    "answer": problem["final_answer"],
+                    "trace": trace,
+                    "teacher": self.name,
+                    "path": path,
+                    "verified": answer == problem["final_answer"],
+                    "skipped_step": fold,
+                }
+            )
         return out

@@ -7,11 +7,13 @@ backend's end tokens. Problems go to the engine `chunk_size` at a time so that a
 it finished (ids `{problem_id}/vllm/{k}`, skipped when all are in `done`). Where vLLM cannot run (no CUDA GPU,
 vllm not installed or outside TRL's supported range) building the teacher raises one clear line.
 """
+
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from rl.vllm_guard import GenerationBackendError, check_vllm_installed
 from sft.teachers.base import check_sampling, config_fields, gold_answer, pending_problems, trace_record
@@ -36,15 +38,17 @@ class VLLMTeacherConfig:
     def __post_init__(self) -> None:
         check_sampling(self.n_paths, self.temperature, self.top_p)
         if self.max_new_tokens < 1 or self.chunk_size < 1 or self.tensor_parallel_size < 1:
-            raise ValueError(f"max_new_tokens, chunk_size and tensor_parallel_size must be >= 1, got "
-                             f"{self.max_new_tokens}, {self.chunk_size}, {self.tensor_parallel_size}")
+            raise ValueError(
+                f"max_new_tokens, chunk_size and tensor_parallel_size must be >= 1, got "
+                f"{self.max_new_tokens}, {self.chunk_size}, {self.tensor_parallel_size}"
+            )
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
         if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise ValueError(f"unknown dtype {self.dtype!r}; valid: ['auto', 'bfloat16', 'float16', 'float32']")
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any]) -> "VLLMTeacherConfig":
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> VLLMTeacherConfig:
 
         return cls(**config_fields(cls, cfg))
 
@@ -58,11 +62,13 @@ def check_vllm_teacher(cuda_available: bool | None = None) -> None:
     if not cuda_available:
         raise GenerationBackendError(
             "teacher=vllm needs a CUDA GPU and none is visible here (vLLM's wheel cannot run on CPU); use "
-            "teacher=hf on this machine, or teacher=openai against a vLLM / SGLang / launch.serve endpoint")
+            "teacher=hf on this machine, or teacher=openai against a vLLM / SGLang / launch.serve endpoint"
+        )
     if importlib.util.find_spec("vllm") is None:
         raise GenerationBackendError(
             "teacher=vllm needs the 'vllm' package, which is not installed: pip install -e .[gpu] "
-            "(or use teacher=hf, or teacher=openai against a vLLM server)")
+            "(or use teacher=hf, or teacher=openai against a vLLM server)"
+        )
     check_vllm_installed()  # the version range TRL supports
 
 
@@ -83,7 +89,10 @@ class VLLMTeacher:
             from eval.vllm_backend import VLLMGenerator
 
             c = self.config
-            engine = {"tensor_parallel_size": c.tensor_parallel_size, "gpu_memory_utilization": c.gpu_memory_utilization}
+            engine = {
+                "tensor_parallel_size": c.tensor_parallel_size,
+                "gpu_memory_utilization": c.gpu_memory_utilization,
+            }
             if c.max_model_len is not None:
                 engine["max_model_len"] = int(c.max_model_len)
             self._generator = VLLMGenerator(c.name_or_path, dtype=c.dtype, seed=c.seed, engine_kwargs=engine)
@@ -104,15 +113,30 @@ class VLLMTeacher:
         engine = self._engine()
         tokenizer = engine.tokenizer
         for start in range(0, len(todo), c.chunk_size):
-            chunk = todo[start:start + c.chunk_size]
+            chunk = todo[start : start + c.chunk_size]
             prompts = [chat_prompt_text(tokenizer, prompt_messages(p["question"])) for p in chunk]
-            outputs = engine.generate(prompts, max_new_tokens=c.max_new_tokens, do_sample=c.temperature > 0,
-                                      n_samples=c.n_paths, temperature=c.temperature, top_p=c.top_p,
-                                      seed=c.seed + start)
+            outputs = engine.generate(
+                prompts,
+                max_new_tokens=c.max_new_tokens,
+                do_sample=c.temperature > 0,
+                n_samples=c.n_paths,
+                temperature=c.temperature,
+                top_p=c.top_p,
+                seed=c.seed + start,
+            )
             for problem, prompt, samples in zip(chunk, prompts, outputs):
                 tokens_in = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
                 gold = gold_answer(problem)
                 for k, sample in enumerate(samples):
-                    yield trace_record(self.record_id(problem["id"], k), problem, gold, k, sample["text"], self.name,
-                                       tokens_in=tokens_in, tokens_out=sample["n_tokens"],
-                                       truncated=sample["truncated"], model=c.name_or_path)
+                    yield trace_record(
+                        self.record_id(problem["id"], k),
+                        problem,
+                        gold,
+                        k,
+                        sample["text"],
+                        self.name,
+                        tokens_in=tokens_in,
+                        tokens_out=sample["n_tokens"],
+                        truncated=sample["truncated"],
+                        model=c.name_or_path,
+                    )
