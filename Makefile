@@ -7,15 +7,21 @@ PY := $(VENV)/bin/python
 # CPU machine. Pin and extra pip arguments (e.g. a CPU wheel index on a laptop) are yours to set.
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
+# Exact versions of every other dependency, tested together (the numbers in README/docs were measured with them);
+# `make LOCK= ...` installs from the version ranges of setup.cfg instead. `make lock` rewrites it from .venv.
+LOCK ?= requirements.lock
 
-.PHONY: demo test lint format install sweep study bench clean-outputs
+.PHONY: demo test lint format install lock sweep study bench clean-outputs
 
-$(VENV)/.installed: setup.cfg setup.py
+$(VENV)/.installed: setup.cfg setup.py $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev]" $(if $(LOCK),-c $(LOCK))
 	touch $@
+
+lock: install
+	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(torch|nvidia-|triton)[=-]' > $(LOCK)
 
 install: $(VENV)/.installed
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.machine import machine_info
+from launch.provenance import machine_info
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINED = "/tmp/exp1/r1/trace_sft/seed0/sft/final"

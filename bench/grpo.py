@@ -34,8 +34,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from bench.alternating import alternate_rounds, write_report
-from bench.machine import machine_info
 from bench.sft import build_tiny_base
+from launch.provenance import machine_info
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -33,7 +33,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from bench.alternating import alternate_rounds, write_report
-from bench.machine import machine_info
+from launch.provenance import machine_info
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from bench.alternating import alternate_rounds, write_report
 from bench.eval import TRAINED, build_untrained
-from bench.machine import machine_info
+from launch.provenance import machine_info
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     console = Console(width=120)
     cfg = compose(["teacher=hf"])
-    problems = ToyWorld(ToyWorldConfig(n_train=args.problems, n_test=4)).problems("train")
+    data = {k: v for k, v in OmegaConf.to_container(cfg.data).items() if k != "name"}
+    problems = ToyWorld(ToyWorldConfig(**{**data, "n_train": args.problems, "n_test": 4})).problems("train")
     with tempfile.TemporaryDirectory(prefix="bench_teacher_") as tmp:
         trained = Path(args.model).is_dir()
         model_path = args.model if trained else build_untrained(Path(tmp) / "untrained")

@@ -284,12 +284,21 @@ register_benchmark(
 TINYGSM_TEMPLATE = "{question}" + PROMPT_SUFFIX
 
 
+DEFAULT_WORLD = Path(__file__).resolve().parents[1] / "conf" / "data" / "toy.yaml"
+
+
 def _toy_test_rows() -> list[dict[str, Any]]:
-    """The toy world's test split under the default world config (`ToyWorldConfig()` mirrors conf/data/toy.yaml);
-    another world's split is read with ``path=`` (the pipeline's data stage writes it as ``test.jsonl``)."""
+    """The toy world's test split under the default world config (the preset conf/data/toy.yaml, read here: it is
+    the one source of the world's values); another world's split is read with ``path=`` (the pipeline's data stage
+    writes it as ``test.jsonl``)."""
+    from dataclasses import fields
+
+    from omegaconf import OmegaConf
+
     from data.toy_world import ToyWorld, ToyWorldConfig
 
-    return ToyWorld(ToyWorldConfig()).problems("test")
+    preset = OmegaConf.to_container(OmegaConf.load(DEFAULT_WORLD), resolve=True)
+    return ToyWorld(ToyWorldConfig(**{f.name: preset[f.name] for f in fields(ToyWorldConfig)})).problems("test")
 
 
 def _tinygsm_record(row: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from data.atomic_io import atomic_writer, write_text_atomic
+
 
 def _meta_path(path: Path) -> Path:
     return path.with_name(path.name + ".meta.json")
@@ -25,21 +27,15 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     """Write rows to `path` atomically (tmp file + fsync + rename) with a row-count/sha256 sidecar."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     digest = hashlib.sha256()
     n = 0
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_writer(path) as handle:
         for row in rows:
             line = json.dumps(row, ensure_ascii=False) + "\n"
             digest.update(line.encode("utf-8"))
             handle.write(line)
             n += 1
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    meta_tmp = _meta_path(path).with_name(f".{_meta_path(path).name}.tmp-{os.getpid()}")
-    meta_tmp.write_text(json.dumps({"rows": n, "sha256": digest.hexdigest()}))
-    os.replace(meta_tmp, _meta_path(path))
+    write_text_atomic(_meta_path(path), json.dumps({"rows": n, "sha256": digest.hexdigest()}))
     return n
 
 

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from data.atomic_io import write_text_atomic
 from data.hub import load_model, load_tokenizer
 from data.jsonl_io import AppendOnlyJsonl, read_jsonl
 from eval.generate import chat_prompt_text, generate_batched
@@ -68,9 +68,7 @@ def check_generation_identity(out_dir: Path, identity: dict[str, Any]) -> None:
                 f"a new folder, or delete {path.name} there to adopt its records anyway"
             )
         return
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"identity": identity}, indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps({"identity": identity}, indent=2))
 
 
 def _records_in_order(out_dir: Path, items: list[EvalItem]) -> list[dict[str, Any]]:
@@ -213,9 +211,7 @@ def summarize(records: list[dict[str, Any]], model_path: str, settings: EvalSett
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2))
 
 
 # ---- the entry point ------------------------------------------------------------------------------------

@@ -7,12 +7,14 @@ the decoding, e.g. `trace_sft [greedy]`. Plots use matplotlib's Agg backend (no 
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from data.atomic_io import write_bytes_atomic, write_text_atomic
 
 COLUMNS = (
     "condition",
@@ -124,11 +126,10 @@ def plot_accuracy(rows: list[Mapping[str, Any]], path: str | Path, title: str = 
     ax.legend(fontsize="small", loc="best")
     fig.tight_layout()
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    fig.savefig(tmp, dpi=120)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=120, format=path.suffix[1:].lower() or None)  # the format `path`'s suffix names
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return write_bytes_atomic(path, image.getvalue())
 
 
 def write_report(
@@ -139,9 +140,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / f"{stem}.md"
     ci = "95% CI: percentile bootstrap over items. Percentages; pass@k / maj@k at the largest k sampled."
-    tmp = md.with_name(f".{md.name}.tmp-{os.getpid()}")
-    tmp.write_text(f"# {title}\n\n{markdown_table(rows)}\n{ci}\n")
-    os.replace(tmp, md)
+    write_text_atomic(md, f"# {title}\n\n{markdown_table(rows)}\n{ci}\n")
     png = plot_accuracy(rows, out_dir / f"{stem}.png", title=title)
     return {"markdown": md, "plot": png}
 

@@ -52,9 +52,9 @@ def eval_config(cfg: DictConfig) -> dict[str, Any]:
     """The eval settings of this run: the `eval` group, the benchmark's token budget and limit filled in."""
     settings = OmegaConf.to_container(cfg.eval, resolve=True)
     bench = cfg.benchmark
-    if settings.get("max_new_tokens") is None:
+    if settings["max_new_tokens"] is None:
         settings["max_new_tokens"] = int(bench.max_new_tokens)
-    limits = [v for v in (settings.get("limit"), bench.get("limit")) if v is not None]
+    limits = [v for v in (settings["limit"], bench.limit) if v is not None]
     settings["limit"] = min(limits) if limits else None
     settings.update(benchmark=str(bench.name), label=cfg.label or default_label(str(cfg.model_path)), report=False)
     return settings
@@ -69,14 +69,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     get_spec(str(cfg.benchmark.name))  # an unknown name fails here, listing the valid ones
     settings = eval_config(cfg)
     items = load_benchmark(str(cfg.benchmark.name), path=cfg.benchmark.path)
-    run_dir = Path(cfg.out_dir) / settings["label"] / settings["benchmark"] / str(settings.get("name", "eval"))
+    run_dir = Path(cfg.out_dir) / settings["label"] / settings["benchmark"] / str(settings["name"])
     log.info(
         "evaluating %s on %s (%d items, limit %s%s) into %s",
         cfg.model_path,
         settings["benchmark"],
         len(items),
         settings["limit"],
-        ", quick: 5 items" if settings.get("quick") else "",
+        ", quick: 5 items" if settings["quick"] else "",
         run_dir,
     )
     summary = evaluate_items(str(cfg.model_path), items, run_dir, settings)
@@ -84,14 +84,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     write_report([row], run_dir, title=f"{settings['label']} on {settings['benchmark']}")
     rows = collect_rows(cfg.out_dir)
     paths = write_report(rows, cfg.out_dir, title=f"eval: {cfg.run_name}")
-    if cfg.logger.get("report_to") == "wandb":
+    if cfg.logger.report_to == "wandb":
         from eval.wandb_log import log_eval_table
 
         mode = log_eval_table(
             [row],
             project=str(cfg.logger.project),
-            entity=cfg.logger.get("entity"),
-            run_name=f"eval-{settings['label']}-{settings['benchmark']}-{settings.get('name')}",
+            entity=cfg.logger.entity,
+            run_name=f"eval-{settings['label']}-{settings['benchmark']}-{settings['name']}",
             out_dir=run_dir,
             config={**settings, "model_path": str(cfg.model_path)},
         )

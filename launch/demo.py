@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from launch.conditions import plan_stages
 from launch.config_check import ConfigError, compose
 from launch.stage_state import read_summary
 
@@ -33,8 +34,8 @@ def run_demo(overrides: list[str]) -> dict[str, Any]:
     cfg = compose(["run_name=demo", *overrides])
     overrides = [*cfg.demo.overrides, *overrides]
     conditions = list(cfg.demo.conditions)
-    for name in conditions:  # fail before any work if a condition is unknown
-        compose(["run_name=demo", *overrides, f"condition={name}"])
+    for name in conditions:  # fail before any work on an unknown condition, a bad value or a stage list that cannot run
+        plan_stages(compose(["run_name=demo", *overrides, f"condition={name}"]))
     env = dict(os.environ, HYDRA_FULL_ERROR="1")
     base_args = ["run_name=demo", *overrides]
     start = time.perf_counter()

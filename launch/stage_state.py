@@ -1,9 +1,10 @@
-"""Stage bookkeeping: config fingerprints, `summary.json` completion markers, and cross-process locks.
+"""Stage bookkeeping: config fingerprints, `summary.json` completion markers, locks, and `run_stage`, the one
+skeleton every stage runs in.
 
 A stage is complete when its folder holds a `summary.json` whose `fingerprint` matches the config that
 would produce it; `summary.json` is written last (atomically), so a killed stage is never mistaken for a
-finished one. Shared stages (data, base, teacher traces) take a file lock so that parallel runs build
-them once.
+finished one. Every stage takes a file lock on its folder while it is checked and built, so that parallel jobs
+sharing a stage (conditions of one seed) build it once; a folder started under another config is moved aside.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,10 @@ def write_summary(stage_dir: str | Path, fp: str, summary: dict[str, Any]) -> di
     """Atomically write `summary.json` (the stage's completion marker) with its fingerprint."""
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
+    from data.atomic_io import write_text_atomic
+
     summary = {"fingerprint": fp, **summary}
-    tmp = stage_dir / f".summary.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    os.replace(tmp, stage_dir / "summary.json")
+    write_text_atomic(stage_dir / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary
 
 
@@ -75,3 +76,24 @@ def stage_lock(stage_dir: str | Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_stage(
+    stage: str,
+    out: str | Path,
+    fp: str,
+    build: Callable[[Path], dict[str, Any]],
+    *,
+    complete: Callable[[Path], bool] | None = None,
+) -> dict[str, Any]:
+    """The one stage skeleton: lock `out`, return its summary when it is complete for `fp` (and `complete(out)`
+    agrees, e.g. checksummed files intact), else claim the folder, run `build(out)`, time it and write
+    `summary.json` (`{fingerprint, stage, seconds, **what build returned}`) last."""
+    out = Path(out)
+    with stage_lock(out):
+        if is_complete(out, fp) and (complete is None or complete(out)):
+            return read_summary(out)
+        claim_stage_dir(out, fp)
+        start = time.perf_counter()
+        summary = build(out)
+        return write_summary(out, fp, {"stage": stage, "seconds": time.perf_counter() - start, **summary})

@@ -1,8 +1,11 @@
-"""The stages a condition is made of, each reading paths and writing its own folder with a `summary.json`.
+"""What each stage builds: data, base, teacher, sft, kd, rl, policy_traces, eval. Each builder reads paths, writes
+one folder through `launch.stage_state.run_stage` (lock, skip when complete, claim, time, `summary.json` last) and
+returns paths or its summary; no builder calls another. The order they run in, and what passes between them, is
+the condition's (launch/conditions.py).
 
-data → base → teacher → sft → rl → eval. Shared stages (data, base, teacher) live under
-`${output_root}/shared/<stage>/<fingerprint>` and are built once for every condition and seed; per-run stages
-(sft, rl, eval) live in the run folder. A stage whose summary matches its config fingerprint is skipped.
+Folders are content-addressed: `${output_root}/shared/<stage>/<fingerprint>`, so every condition and seed that
+needs the same stage with the same inputs (data, base, teacher traces; the SFT, KD, GRPO and policy-sampling runs
+of one seed) builds it once. Only eval writes into the run's own folder.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import logging
 import math
 import os
 import random
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from data.jsonl_io import AppendOnlyJsonl, read_jsonl, read_verified_jsonl, write_jsonl_atomic
 from data.records import answer_only_completion, completion_messages, prompt_messages
 from data.toy_world import ToyWorld, ToyWorldConfig
-from launch.stage_state import claim_stage_dir, fingerprint, is_complete, read_summary, stage_lock, write_summary
+from launch.stage_state import fingerprint, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +68,16 @@ def stage_data(cfg: DictConfig) -> Path:
     """Train and held-out test problems, written once (atomically, with checksums) and cached."""
     fp = fingerprint("data", _plain(cfg.data))
     out = shared_dir(cfg, "data", fp)
-    with stage_lock(out):
-        complete = is_complete(out, fp) and all(
-            read_verified_jsonl(out / f"{s}.jsonl") is not None for s in ("train", "test")
-        )
-        if complete:
-            return out
-        claim_stage_dir(out, fp)
+
+    def build(out: Path) -> dict[str, Any]:
         log.info("data: building toy world %s", fp)
         world = ToyWorld(_world_config(cfg))
-        counts = {
-            split: write_jsonl_atomic(out / f"{split}.jsonl", world.problems(split)) for split in ("train", "test")
-        }
-        write_summary(out, fp, {"stage": "data", **counts})
+        return {split: write_jsonl_atomic(out / f"{split}.jsonl", world.problems(split)) for split in ("train", "test")}
+
+    def intact(out: Path) -> bool:  # a damaged split (checksum mismatch) is rebuilt
+        return all(read_verified_jsonl(out / f"{s}.jsonl") is not None for s in ("train", "test"))
+
+    run_stage("data", out, fp, build, complete=intact)
     return out
 
 
@@ -108,14 +107,8 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
     from sft.train import train_sft
 
     fp = fingerprint("base", _plain(cfg.data), _plain(cfg.model))
-    out = shared_dir(cfg, "base", fp)
-    with stage_lock(out):
-        if is_complete(out, fp):
-            return str(read_summary(out)["model_path"])
-        import torch
 
-        claim_stage_dir(out, fp)
-        torch.set_num_threads(int(cfg.model.pretrain.threads))
+    def build(out: Path) -> dict[str, Any]:
         train = load_split(data_dir, "train")
         world = ToyWorld(_world_config(cfg))
         init_dir = out / "init"
@@ -125,11 +118,9 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
             build_tiny_model(tokenizer, _plain(cfg.model.arch), init_dir, seed=0)
         rows = _pretrain_rows(cfg, world, train)
         log.info("base: pretraining the tiny model on %d documents", len(rows))
-        start = time.perf_counter()
-        summary = train_sft(str(init_dir), rows, out, _plain(cfg.model.pretrain), seed=0, report_to="none")
-        write_summary(out, fp, {"stage": "base", "seconds": time.perf_counter() - start, **summary})
-        torch.set_num_threads(int(cfg.threads))
-        return summary["model_path"]
+        return train_sft(str(init_dir), rows, out, _plain(cfg.model.pretrain), seed=0, report_to="none")
+
+    return str(run_stage("base", shared_dir(cfg, "base", fp), fp, build)["model_path"])
 
 
 # ---- teacher ---------------------------------------------------------------------------------------
@@ -146,40 +137,35 @@ def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
     """Teacher traces for every training problem: append-only JSONL that a re-run resumes."""
     from tqdm.auto import tqdm
 
+    from launch.teacher_configs import resolve_teacher_config
     from sft.teachers.accounting import teacher_accounting
     from sft.teachers.base import build_teacher
 
     teacher_cfg = _plain(cfg.teacher)
     budget = teacher_budget(teacher_cfg)
     fp = fingerprint("teacher", _plain(cfg.data), teacher_cfg)
-    out = shared_dir(cfg, "traces", fp)
-    with stage_lock(out):
-        if is_complete(out, fp):
-            return out
-        claim_stage_dir(out, fp)
-        start = time.perf_counter()
-        teacher = build_teacher(teacher_cfg)
+
+    def build(out: Path) -> dict[str, Any]:
+        resolved = resolve_teacher_config(teacher_cfg)  # a multi teacher's named entries expanded from conf/teacher/
+        teacher = build_teacher(resolved)
         train = load_split(data_dir, "train")[:budget] if teacher.uses_problems else []
         with AppendOnlyJsonl(out / "traces.jsonl") as writer:
             done = {str(r["id"]): r for r in read_jsonl(out / "traces.jsonl")}  # ids -> records (multi reads verdicts)
             for record in tqdm(teacher.generate(train, done), desc="teacher traces", unit="trace"):
                 writer.write(record)
         traces = read_jsonl(out / "traces.jsonl")
-        write_summary(
-            out,
-            fp,
-            {
-                "stage": "teacher",
-                "teacher": teacher.name,
-                "n_traces": len(traces),
-                "accounting": teacher_accounting(traces, teacher_cfg, getattr(teacher, "stats", None)),
-                "n_verified": sum(bool(t["verified"]) for t in traces),
-                "n_problems": len(train) if teacher.uses_problems else len({t["problem_id"] for t in traces}),
-                "tokens_in": sum(int(t.get("tokens_in") or 0) for t in traces),
-                "tokens_out": sum(int(t.get("tokens_out") or 0) for t in traces),
-                "seconds": time.perf_counter() - start,
-            },
-        )
+        return {
+            "teacher": teacher.name,
+            "n_traces": len(traces),
+            "accounting": teacher_accounting(traces, resolved, getattr(teacher, "stats", None)),
+            "n_verified": sum(bool(t["verified"]) for t in traces),
+            "n_problems": len(train) if teacher.uses_problems else len({t["problem_id"] for t in traces}),
+            "tokens_in": sum(int(t.get("tokens_in") or 0) for t in traces),
+            "tokens_out": sum(int(t.get("tokens_out") or 0) for t in traces),
+        }
+
+    out = shared_dir(cfg, "traces", fp)
+    run_stage("teacher", out, fp, build)
     return out
 
 
@@ -240,19 +226,16 @@ def sft_source(cfg: DictConfig) -> Any:
 
 
 def stage_sft(cfg: DictConfig, base_path: str, rows: list[dict[str, Any]], source: Any = None) -> dict[str, Any]:
-    """SFT of `base_path` on `rows`, shared by every condition of the same seed that trains the same thing
-    (trace_sft, sft_grpo, redistill and kd all start from one trace-SFT run per seed)."""
+    """SFT of `base_path` on `rows` (made from `source`, by default the condition's `sft_data`), shared by every
+    condition of the same seed that trains the same thing (trace_sft, sft_grpo, sft_control, redistill and kd all
+    start from one trace-SFT run per seed)."""
     from sft.train import train_sft
 
     source = sft_source(cfg) if source is None else source
     fp = fingerprint("sft", base_path, _plain(cfg.sft), _plain(cfg.deepspeed), source, cfg.seed, len(rows))
-    out = shared_dir(cfg, "sft", fp)
-    with stage_lock(out):
-        if is_complete(out, fp):
-            return read_summary(out)
-        claim_stage_dir(out, fp)
-        start = time.perf_counter()
-        summary = train_sft(
+
+    def build(out: Path) -> dict[str, Any]:
+        return train_sft(
             base_path,
             rows,
             out,
@@ -262,7 +245,29 @@ def stage_sft(cfg: DictConfig, base_path: str, rows: list[dict[str, Any]], sourc
             deepspeed=_plain(cfg.deepspeed.config),
             dtype=cfg.model.dtype,
         )
-        return write_summary(out, fp, {"stage": "sft", "seconds": time.perf_counter() - start, **summary})
+
+    return run_stage("sft", shared_dir(cfg, "sft", fp), fp, build)
+
+
+def continued_sft_config(cfg: DictConfig, sft: dict[str, Any], rl_train_seconds: float) -> tuple[DictConfig, int]:
+    """The equal-compute control's recipe: `cfg` with `sft.max_steps` set to as many steps as the first SFT
+    (`sft`, its summary) takes in `rl_train_seconds`, and `condition.continue_sft` applied (e.g. a lower learning
+    rate for a converged student); returns the config and the step count. ValueError names an unknown key."""
+    # train_seconds covers only the steps of the last (possibly resumed) run
+    seconds_per_step = float(sft["train_seconds"]) / max(1, int(sft.get("steps_this_run", sft["steps"])))
+    extra = max(1, math.ceil(float(rl_train_seconds) / seconds_per_step))
+    more = copy.deepcopy(cfg)
+    overrides = _plain(cfg.condition.get("continue_sft")) or {}
+    unknown = sorted(set(overrides) - set(cfg.sft))
+    if unknown:
+        raise ValueError(
+            f"condition.continue_sft keys {unknown} are not keys of the sft config; valid: {sorted(cfg.sft)}"
+        )
+    for key, value in overrides.items():
+        more.sft[key] = value
+    more.sft.max_steps = extra
+    more.sft.save_steps = max(1, min(int(cfg.sft.save_steps), extra))
+    return more, extra
 
 
 def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -271,13 +276,9 @@ def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict
 
     kd_cfg = {**_plain(cfg.sft), "kd": {**_plain(cfg.kd), "teacher": teacher_path}}
     fp = fingerprint("kd", base_path, kd_cfg, sft_source(cfg), cfg.seed, len(rows))
-    out = shared_dir(cfg, "kd", fp)
-    with stage_lock(out):
-        if is_complete(out, fp):
-            return read_summary(out)
-        claim_stage_dir(out, fp)
-        start = time.perf_counter()
-        summary = train_kd(
+
+    def build(out: Path) -> dict[str, Any]:
+        return train_kd(
             base_path,
             teacher_path,
             rows,
@@ -287,30 +288,8 @@ def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict
             report_to=report_to(cfg),
             dtype=cfg.model.dtype,
         )
-        return write_summary(out, fp, {"stage": "kd", "seconds": time.perf_counter() - start, **summary})
 
-
-def stage_sft_more(cfg: DictConfig, sft: dict[str, Any], rows: list[dict[str, Any]], data_dir: Path) -> dict[str, Any]:
-    """The equal-compute SFT control: continue SFT from `sft`'s model for the seconds the same seed's GRPO stage
-    took from it (the GRPO stage is run here when it is not built yet; sft_grpo then reuses it), with the SFT
-    recipe changed by `condition.continue_sft` (e.g. a lower learning rate for a converged student)."""
-    rl = stage_rl(cfg, sft["model_path"], data_dir)
-    # train_seconds covers only the steps of the last (possibly resumed) run
-    seconds_per_step = float(sft["train_seconds"]) / max(1, int(sft.get("steps_this_run", sft["steps"])))
-    extra = max(1, math.ceil(float(rl["train_seconds"]) / seconds_per_step))
-    more = copy.deepcopy(cfg)
-    overrides = _plain(cfg.condition.get("continue_sft")) or {}
-    unknown = sorted(set(overrides) - set(cfg.sft))
-    if unknown:
-        raise ValueError(
-            f"condition.continue_sft keys {unknown} are not keys of the sft config; valid: {sorted(cfg.sft)}"
-        )
-    for key, value in overrides.items():  # how the continued SFT differs from the first (e.g. its learning rate)
-        more.sft[key] = value
-    more.sft.max_steps = extra
-    more.sft.save_steps = max(1, min(int(cfg.sft.save_steps), extra))
-    summary = stage_sft(more, sft["model_path"], rows, source=[*sft_source(cfg), "continued"])
-    return {**summary, "extra_steps": extra, "matched_rl_seconds": float(rl["train_seconds"])}
+    return run_stage("kd", shared_dir(cfg, "kd", fp), fp, build)
 
 
 # ---- rl --------------------------------------------------------------------------------------------
@@ -324,17 +303,13 @@ def rl_rows(cfg: DictConfig, data_dir: Path) -> list[dict[str, Any]]:
 
 def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]:
     """GRPO from `model_path` (the SFT checkpoint, or the base for pure GRPO) with `cfg.rl` and `cfg.reward`;
-    shared by the conditions of one seed that start it from the same model (sft_grpo and redistill)."""
+    shared by the conditions of one seed that start it from the same model (sft_grpo, sft_control, redistill)."""
     from rl.train import train_grpo
 
     fp = fingerprint("rl", model_path, _plain(cfg.rl), _plain(cfg.reward), _plain(cfg.data), cfg.seed)
-    out = shared_dir(cfg, "rl", fp)
-    with stage_lock(out):
-        if is_complete(out, fp):
-            return read_summary(out)
-        claim_stage_dir(out, fp)
-        start = time.perf_counter()
-        summary = train_grpo(
+
+    def build(out: Path) -> dict[str, Any]:
+        return train_grpo(
             model_path,
             rl_rows(cfg, data_dir),
             out,
@@ -344,25 +319,23 @@ def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]
             report_to=report_to(cfg),
             dtype=cfg.model.dtype,
         )
-        return write_summary(out, fp, {"stage": "rl", "seconds": time.perf_counter() - start, **summary})
+
+    return run_stage("rl", shared_dir(cfg, "rl", fp), fp, build)
 
 
-# ---- redistill -------------------------------------------------------------------------------------
+# ---- re-distillation ---------------------------------------------------------------------------------
 def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Path:
-    """`redistill.samples_per_problem` completions per training problem sampled from the GRPO policy (the `hf`
-    teacher backend with the policy as teacher), each verified against the gold: append-only, resumable."""
+    """`redistill.sampling.n_paths` completions per training problem (the first `sampling.n_problems`) sampled
+    from the GRPO policy (the `hf` teacher backend with the policy as teacher), each verified against the gold:
+    append-only, resumable."""
     from tqdm.auto import tqdm
 
     from sft.teachers.hf import HFTeacher, HFTeacherConfig
 
     sampling = _plain(cfg.redistill.sampling)
     fp = fingerprint("policy_traces", policy_path, sampling, _plain(cfg.data), cfg.seed)
-    out = shared_dir(cfg, "policy_traces", fp)
-    with stage_lock(out):
-        if is_complete(out, fp):
-            return out
-        claim_stage_dir(out, fp)
-        start = time.perf_counter()
+
+    def build(out: Path) -> dict[str, Any]:
         import torch
 
         torch.manual_seed(int(cfg.seed))
@@ -375,30 +348,27 @@ def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Pa
                 max_new_tokens=int(sampling["max_new_tokens"]),
                 batch_size=int(sampling["batch_size"]),
                 dtype=cfg.model.dtype,
-                compact_every=sampling.get("compact_every"),
+                compact_every=sampling["compact_every"],
             )
         )
         teacher.name = "rl_policy"
         problems = load_split(data_dir, "train")
-        if sampling.get("n_problems"):
+        if sampling["n_problems"]:
             problems = problems[: int(sampling["n_problems"])]
         with AppendOnlyJsonl(out / "traces.jsonl") as writer:
             for record in tqdm(teacher.generate(problems, set(writer.done_keys)), desc="policy traces", unit="trace"):
                 writer.write(record)
         traces = read_jsonl(out / "traces.jsonl")
-        write_summary(
-            out,
-            fp,
-            {
-                "stage": "policy_traces",
-                "policy": policy_path,
-                "n_problems": len(problems),
-                "n_traces": len(traces),
-                "n_verified": sum(bool(t["verified"]) for t in traces),
-                "problems_solved": len({t["problem_id"] for t in traces if t["verified"]}),
-                "seconds": time.perf_counter() - start,
-            },
-        )
+        return {
+            "policy": policy_path,
+            "n_problems": len(problems),
+            "n_traces": len(traces),
+            "n_verified": sum(bool(t["verified"]) for t in traces),
+            "problems_solved": len({t["problem_id"] for t in traces if t["verified"]}),
+        }
+
+    out = shared_dir(cfg, "policy_traces", fp)
+    run_stage("policy_traces", out, fp, build)
     return out
 
 
@@ -429,43 +399,12 @@ def redistill_rows(
     return trace_rows(kept), report
 
 
-def stage_redistill(
-    cfg: DictConfig, base_path: str, policy_path: str, data_dir: Path, traces_dir: Path | None
-) -> dict[str, Any]:
-    """Re-distillation, `redistill.rounds` times: sample the GRPO policy, keep its verified traces, SFT a fresh
-    student from the base on them. Round r > 1 first runs GRPO from round r-1's student. Rounds before the last
-    are evaluated here (`eval_round<r>`); the last round's student is the condition's model."""
-    rounds: list[dict[str, Any]] = []
-    student = None
-    for r in range(1, int(cfg.redistill.rounds) + 1):
-        if r > 1:
-            policy_path = stage_rl(cfg, student, data_dir)["model_path"]
-        policy_traces = stage_policy_traces(cfg, policy_path, data_dir)
-        rows, report = redistill_rows(cfg, policy_traces, traces_dir, data_dir)
-        if not rows:
-            raise RuntimeError(
-                f"redistill round {r}: the policy {policy_path} solved no training problem; "
-                "nothing to distil (raise redistill.sampling.n_paths or train GRPO longer)"
-            )
-        source = ["redistill", str(policy_traces), float(cfg.redistill.mix_teacher)]
-        if cfg.filters.enabled:
-            source.append(_plain(cfg.filters))
-        sft = stage_sft(cfg, base_path, rows, source=source)
-        student = sft["model_path"]
-        entry = {
-            "round": r,
-            "policy_path": policy_path,
-            "n_rows": len(rows),
-            "student_path": student,
-            "sft_seconds": sft["seconds"],
-            **{k: read_summary(policy_traces)[k] for k in ("n_traces", "n_verified", "problems_solved", "seconds")},
-        }
-        if report is not None:
-            entry["filter_report"] = report
-        if r < int(cfg.redistill.rounds) or cfg.redistill.eval_every_round:
-            entry["accuracy"] = stage_eval(cfg, student, data_dir, name=f"eval_round{r}")["accuracy"]
-        rounds.append(entry)
-    return {"model_path": student, "rounds": rounds}
+def redistill_source(cfg: DictConfig, policy_traces: Path) -> list[Any]:
+    """What a re-distillation SFT's rows are made from (part of its SFT stage's fingerprint)."""
+    source = ["redistill", str(policy_traces), float(cfg.redistill.mix_teacher)]
+    if cfg.filters.enabled:
+        source.append(_plain(cfg.filters))
+    return source
 
 
 # ---- eval ------------------------------------------------------------------------------------------
@@ -473,11 +412,9 @@ def stage_eval(cfg: DictConfig, model_path: str, data_dir: Path, name: str = "ev
     """Held-out accuracy of `model_path` on the test split, in the run folder's `<name>/`."""
     from eval.evaluate import evaluate_items
 
-    out = run_dir(cfg) / name
     fp = fingerprint("eval", model_path, _plain(cfg.eval), _plain(cfg.data))
-    if is_complete(out, fp):
-        return read_summary(out)
-    claim_stage_dir(out, fp)
-    start = time.perf_counter()
-    summary = evaluate_items(model_path, load_split(data_dir, "test"), out, _plain(cfg.eval))
-    return write_summary(out, fp, {"stage": "eval", "seconds": time.perf_counter() - start, **summary})
+
+    def build(out: Path) -> dict[str, Any]:
+        return evaluate_items(model_path, load_split(data_dir, "test"), out, _plain(cfg.eval))
+
+    return run_stage("eval", run_dir(cfg) / name, fp, build)

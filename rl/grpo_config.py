@@ -56,26 +56,23 @@ def check_rl_config(cfg: Mapping[str, Any]) -> None:
     unknown = sorted(set(cfg) - set(TRAINER_KEYS) - set(OUR_KEYS))
     if unknown:
         raise ValueError(f"unknown rl config keys {unknown}; valid: {sorted(TRAINER_KEYS + OUR_KEYS)}")
-    if cfg.get("loss_type", "dapo") not in LOSS_TYPES:
+    if cfg["loss_type"] not in LOSS_TYPES:
         raise ValueError(f"unknown rl.loss_type {cfg['loss_type']!r}; valid: {list(LOSS_TYPES)}")
-    if cfg.get("scale_rewards", "group") not in SCALE_REWARDS:
+    if cfg["scale_rewards"] not in SCALE_REWARDS:
         raise ValueError(f"unknown rl.scale_rewards {cfg['scale_rewards']!r}; valid: {list(SCALE_REWARDS)}")
-    gens = int(cfg.get("num_generations", 8))
-    batch = int(cfg.get("per_device_train_batch_size", 8)) * int(
-        cfg.get("steps_per_generation") or cfg.get("gradient_accumulation_steps", 1)
-    )
+    gens = int(cfg["num_generations"])
+    steps_per_generation = int(cfg["steps_per_generation"] or cfg["gradient_accumulation_steps"])
+    batch = int(cfg["per_device_train_batch_size"]) * steps_per_generation
     if gens < 2 or batch % gens:
         raise ValueError(
             f"rl.num_generations={gens} must be >= 2 and divide the generation batch "
             f"(per_device_train_batch_size x steps_per_generation = {batch})"
         )
-    generate_every = int(cfg.get("steps_per_generation") or cfg.get("gradient_accumulation_steps", 1)) * int(
-        cfg.get("num_iterations", 1)
-    )
-    micro_per_save = int(cfg.get("save_steps", 1)) * int(cfg.get("gradient_accumulation_steps", 1))
+    generate_every = steps_per_generation * int(cfg["num_iterations"])
+    micro_per_save = int(cfg["save_steps"]) * int(cfg["gradient_accumulation_steps"])
     if micro_per_save % generate_every:
         raise ValueError(
-            f"rl.save_steps={cfg.get('save_steps')} x gradient_accumulation_steps must be a multiple of "
+            f"rl.save_steps={cfg['save_steps']} x gradient_accumulation_steps must be a multiple of "
             f"steps_per_generation x num_iterations ({generate_every}): a checkpoint in the middle of a "
             "generation batch cannot resume with the same data"
         )
@@ -101,9 +98,8 @@ def build_grpo_config(
     kwargs = {k: cfg[k] for k in TRAINER_KEYS if k in cfg and cfg[k] is not None}
     if isinstance(kwargs.get("chat_template_kwargs"), Mapping):
         kwargs["chat_template_kwargs"] = dict(kwargs["chat_template_kwargs"])
-    kwargs.setdefault("gradient_checkpointing", False)
-    kwargs["bf16"] = False if use_cpu else kwargs.get("bf16", True)  # CPU: fp32 (TRL defaults to bf16)
-    kwargs.update(generation_kwargs(cfg.get("generation"), use_cpu=use_cpu, max_model_length=max_model_length))
+    kwargs["bf16"] = False if use_cpu else kwargs.get("bf16", True)  # CPU: fp32; `bf16` is in no conf/rl preset
+    kwargs.update(generation_kwargs(cfg["generation"], use_cpu=use_cpu, max_model_length=max_model_length))
     return GRPOConfig(
         output_dir=str(Path(out_dir) / "checkpoints"),
         report_to=report_to,

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from data.atomic_io import write_text_atomic
+
 log = logging.getLogger(__name__)
 
 
@@ -93,9 +95,7 @@ def cached_pass_rates(
         if [r["id"] for r in records] == ids:
             return [r["pass_rate"] for r in records]
     rates = measure()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps({"id": i, "pass_rate": r}) + "\n" for i, r in zip(ids, rates)))
-    tmp.replace(path)
+    write_text_atomic(path, "".join(json.dumps({"id": i, "pass_rate": r}) + "\n" for i, r in zip(ids, rates)))
     return rates
 
 

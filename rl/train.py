@@ -23,7 +23,7 @@ from rl.grpo_config import build_grpo_config, check_rl_config
 from rl.learning_check import describe, learning_verdict
 from rl.signals import wrap_reward_funcs
 from rl.start_point import resolve_start
-from sft.train import last_checkpoint, lora_config
+from sft.checkpoints import last_checkpoint, lora_config, save_final_model
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _filter_prompts(
     from rl.prompt_filter import cached_pass_rates, filter_rows, measure_pass_rates, summarize
 
     pf = cfg["prompt_filter"]
-    candidates = rows[: pf.get("max_prompts")] if pf.get("max_prompts") else rows
+    candidates = rows[: pf["max_prompts"]] if pf["max_prompts"] else rows
     correctness = [f for f in reward_spec["funcs"] if f["name"] == "correctness"]
     if not correctness:
         raise ValueError("rl.prompt_filter needs a 'correctness' reward in the reward spec")
@@ -84,14 +84,14 @@ def _filter_prompts(
             reward,
             n_samples=int(pf["n_samples"]),
             max_new_tokens=int(cfg["max_completion_length"]),
-            temperature=float(cfg.get("temperature", 1.0)),
-            top_p=float(cfg.get("top_p", 1.0)),
-            batch_size=int(pf.get("batch_size", 64)),
-            chat_template_kwargs=cfg.get("chat_template_kwargs"),
+            temperature=float(cfg["temperature"]),
+            top_p=float(cfg["top_p"]),
+            batch_size=int(pf["batch_size"]),
+            chat_template_kwargs=cfg["chat_template_kwargs"],
             seed=seed,
         ),
     )
-    kept = filter_rows(candidates, rates, pf.get("drop_pass_rates", (0.0, 1.0)))
+    kept = filter_rows(candidates, rates, pf["drop_pass_rates"])
     stats = {**summarize(rates), "n_measured": len(candidates), "n_kept": len(kept)}
     log.info("prompt filter: %s", stats)
     if not kept:
@@ -132,20 +132,20 @@ def build_trainer(
     eos_ids = align_eos(model, tokenizer)
     check_think_tags(tokenizer)
     response_template = keep_raw_completions(tokenizer)
-    template_kwargs = cfg.get("chat_template_kwargs")
+    template_kwargs = cfg["chat_template_kwargs"]
     opens_think = prompt_opens_think(tokenizer, template_kwargs)
     spec = adapt_reward_spec(reward_spec, opens_think)
 
-    rows = [dict(r) for r in (rows[: cfg["n_prompts"]] if cfg.get("n_prompts") else rows)]
-    longest = check_rows(rows, tokenizer, cfg.get("max_prompt_length"), template_kwargs)
+    rows = [dict(r) for r in (rows[: cfg["n_prompts"]] if cfg["n_prompts"] else rows)]
+    longest = check_rows(rows, tokenizer, cfg["max_prompt_length"], template_kwargs)
     filter_stats = None
-    if (cfg.get("prompt_filter") or {}).get("enabled"):
+    if cfg["prompt_filter"]["enabled"]:
         rows, filter_stats = _filter_prompts(model, tokenizer, rows, cfg, spec, out_dir, seed)
 
     funcs, weights = build_reward_funcs(spec)
-    rollout_log = out_dir / "rollouts.jsonl" if cfg.get("log_rollouts", False) else None
+    rollout_log = out_dir / "rollouts.jsonl" if cfg["log_rollouts"] else None
     funcs = wrap_reward_funcs(funcs, weights, int(cfg["num_generations"]), rollout_log=rollout_log)
-    max_model_length = (cfg.get("max_prompt_length") or longest) + int(cfg["max_completion_length"])
+    max_model_length = (cfg["max_prompt_length"] or longest) + int(cfg["max_completion_length"])
     args = build_grpo_config(
         cfg,
         out_dir,
@@ -155,7 +155,7 @@ def build_trainer(
         use_cpu=use_cpu,
         max_model_length=max_model_length,
     )
-    peft_config = lora_config(cfg["lora"]) if cfg.get("lora") else None
+    peft_config = lora_config(cfg["lora"]) if cfg["lora"] else None
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=funcs,
@@ -222,18 +222,13 @@ def train_grpo(
         training_loss = trainer.train(resume_from_checkpoint=resume).training_loss
     train_seconds = time.perf_counter() - start
 
-    final_dir = out_dir / "final"
-    model = trainer.model
-    if info["lora"]:
-        model.save_pretrained(str(out_dir / "adapter"))
-        model = model.merge_and_unload()
-    model.save_pretrained(str(final_dir))
-    tokenizer = trainer.processing_class
-    tokenizer.padding_side = "left"
     template = info.pop("response_template")
     if template is not None:  # set aside for training only (rl.chat_alignment.keep_raw_completions)
-        tokenizer.response_template = template
-    tokenizer.save_pretrained(str(final_dir))
+        trainer.processing_class.response_template = template
+    # every rank writes final/ (as before this helper existed: the rl stage has no rank-0-only path yet)
+    final_dir = save_final_model(
+        trainer, out_dir, lora=info["lora"], base_model_path=info["start_path"], dtype=dtype, every_rank=True
+    )
     history = trainer.state.log_history
     train_logs = [e for e in history if "reward" in e]
     learning = learning_verdict(history)

@@ -1,51 +1,26 @@
 """Turn the `generation:` block of conf/rl into GRPOConfig keyword arguments, refusing early and clearly when
 the vLLM backend cannot run here (no CUDA, vllm not installed or outside TRL's supported range, no server).
 
-vllm itself is never imported here: only its presence and version are checked, so this module is safe on CPU.
+vllm itself is never imported here: its presence and version are checked by sft.vllm_check (shared with the
+vllm teacher), so this module is safe on CPU.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import time
 from collections.abc import Mapping
-from importlib import metadata
 from typing import Any
+
+from sft.vllm_check import VLLM_SUPPORTED, GenerationBackendError, check_vllm_installed
 
 BACKENDS = ("hf", "vllm")
 VLLM_MODES = ("colocate", "server")
-# TRL 1.16 supports these vLLM versions (trl.import_utils.is_vllm_available).
-VLLM_SUPPORTED = ("0.22.0", "0.31.0")
-
-
-class GenerationBackendError(RuntimeError):
-    """The configured generation backend cannot run on this machine; the message says why and what to use."""
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    parts = []
-    for piece in version.split("+")[0].split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-def check_vllm_installed() -> str:
-    """The installed vllm version; GenerationBackendError when vllm is missing or outside TRL's supported range."""
-    if importlib.util.find_spec("vllm") is None:
-        raise GenerationBackendError(
-            "rl.generation.backend=vllm but the 'vllm' package is not installed on this machine "
-            f"(TRL 1.16 supports vllm {VLLM_SUPPORTED[0]}-{VLLM_SUPPORTED[1]}; it needs a CUDA GPU). "
-            "Install it on a GPU machine, or use the HF backend: rl=grpo (rl.generation.backend=hf)"
-        )
-    version = metadata.version("vllm")
-    low, high = (_version_tuple(v) for v in VLLM_SUPPORTED)
-    if not low <= _version_tuple(version) <= high:
-        raise GenerationBackendError(
-            f"vllm {version} is installed but TRL 1.16 supports vllm {VLLM_SUPPORTED[0]}-{VLLM_SUPPORTED[1]}"
-        )
-    return version
+VLLM_MISSING = (
+    "rl.generation.backend=vllm but the 'vllm' package is not installed on this machine "
+    f"(TRL 1.16 supports vllm {VLLM_SUPPORTED[0]}-{VLLM_SUPPORTED[1]}; it needs a CUDA GPU). "
+    "Install it on a GPU machine, or use the HF backend: rl=grpo (rl.generation.backend=hf)"
+)
 
 
 def check_server(host: str, port: int, wait_s: float = 0.0) -> None:
@@ -65,21 +40,20 @@ def check_server(host: str, port: int, wait_s: float = 0.0) -> None:
 
 
 def generation_kwargs(
-    gen: Mapping[str, Any] | None,
+    gen: Mapping[str, Any],
     *,
     use_cpu: bool,
     cuda_available: bool | None = None,
     max_model_length: int | None = None,
     check_server_up: bool = True,
 ) -> dict[str, Any]:
-    """GRPOConfig kwargs for the configured backend (validated); `{"use_vllm": False}` for the HF backend."""
-    gen = dict(gen or {"backend": "hf"})
-    backend = gen.get("backend", "hf")
+    """GRPOConfig kwargs for a conf/rl `generation:` block (validated); `{"use_vllm": False}` for the HF backend."""
+    backend = gen["backend"]
     if backend not in BACKENDS:
         raise ValueError(f"unknown rl.generation.backend {backend!r}; valid: {list(BACKENDS)}")
     if backend == "hf":
         return {"use_vllm": False}
-    mode = gen.get("vllm_mode", "colocate")
+    mode = gen["vllm_mode"]
     if mode not in VLLM_MODES:
         raise ValueError(f"unknown rl.generation.vllm_mode {mode!r}; valid: {list(VLLM_MODES)}")
     if cuda_available is None:
@@ -91,22 +65,22 @@ def generation_kwargs(
             "rl.generation.backend=vllm needs a CUDA GPU and this run is on CPU "
             "(vLLM's PyPI wheel cannot run on CPU). Use the HF backend here: rl=grpo (rl.generation.backend=hf)"
         )
-    check_vllm_installed()
+    check_vllm_installed(VLLM_MISSING)
     kwargs: dict[str, Any] = {
         "use_vllm": True,
         "vllm_mode": mode,
-        "vllm_importance_sampling_correction": bool(gen.get("vllm_importance_sampling_correction", True)),
+        "vllm_importance_sampling_correction": bool(gen["vllm_importance_sampling_correction"]),
     }
     if mode == "colocate":
         kwargs.update(
-            vllm_gpu_memory_utilization=float(gen.get("vllm_gpu_memory_utilization", 0.3)),
-            vllm_enable_sleep_mode=bool(gen.get("vllm_enable_sleep_mode", False)),
-            vllm_tensor_parallel_size=int(gen.get("vllm_tensor_parallel_size", 1)),
-            vllm_max_model_length=gen.get("vllm_max_model_length") or max_model_length,
+            vllm_gpu_memory_utilization=float(gen["vllm_gpu_memory_utilization"]),
+            vllm_enable_sleep_mode=bool(gen["vllm_enable_sleep_mode"]),
+            vllm_tensor_parallel_size=int(gen["vllm_tensor_parallel_size"]),
+            vllm_max_model_length=gen["vllm_max_model_length"] or max_model_length,
         )
     else:
-        host, port = str(gen.get("vllm_server_host", "127.0.0.1")), int(gen.get("vllm_server_port", 8000))
-        timeout = float(gen.get("vllm_server_timeout", 240.0))
+        host, port = str(gen["vllm_server_host"]), int(gen["vllm_server_port"])
+        timeout = float(gen["vllm_server_timeout"])
         if check_server_up:  # a server still loading its model gets the same grace period TRL gives it
             check_server(host, port, wait_s=timeout)
         kwargs.update(vllm_server_host=host, vllm_server_port=port, vllm_server_timeout=timeout)

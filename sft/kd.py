@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from data.hub import load_model, load_tokenizer
-from sft.train import build_sft_config, last_checkpoint, lora_config
+from sft.checkpoints import last_checkpoint, lora_config, save_final_model
+from sft.train import build_sft_config
 
 # Keys of the `kd` block (conf/kd/default.yaml), all required.
 KD_KEYS = (
@@ -249,7 +250,7 @@ def build_kd_trainer(
     model, teacher = load_model(student_path, dtype=dtype), load_model(teacher_path, dtype=dtype)
     sft_args = build_sft_config(cfg, out_dir, report_to, seed, None, use_cpu)
     base = {f.name: getattr(sft_args, f.name) for f in dataclasses.fields(sft_args) if f.init}
-    peft_config = lora_config(cfg["lora"]) if cfg.get("lora") else None
+    peft_config = lora_config(cfg["lora"]) if cfg["lora"] else None
     if not kd.cross_tokenizer:
         from trl.experimental.gkd import GKDConfig
 
@@ -341,16 +342,7 @@ def train_kd(
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.perf_counter() - start
-    final_dir = out_dir / "final"
-    if trainer.is_world_process_zero():
-        model = trainer.model
-        if cfg.get("lora"):
-            model.save_pretrained(str(out_dir / "adapter"))
-            model = model.merge_and_unload()
-        model.save_pretrained(str(final_dir))
-        tokenizer = trainer.processing_class
-        tokenizer.padding_side = "left"
-        tokenizer.save_pretrained(str(final_dir))
+    final_dir = save_final_model(trainer, out_dir, lora=bool(cfg["lora"]), base_model_path=student_path, dtype=dtype)
     history = trainer.state.log_history
     last = lambda key: next((e[key] for e in reversed(history) if key in e), None)  # noqa: E731
     return {

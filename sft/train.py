@@ -3,7 +3,8 @@
 Rows are either `{"prompt": [...], "completion": [...]}` (conversational prompt-completion: the loss is on the
 completion only) or `{"text": ...}` (language modelling on the whole text). Full fine-tuning or PEFT
 LoRA / rsLoRA, DeepSpeed ZeRO from config, checkpoints every `save_steps` that a re-run resumes from.
-The finished model (LoRA merged) and tokenizer are saved to `<out_dir>/final`, loadable by path.
+The finished model (LoRA merged) and tokenizer are saved to `<out_dir>/final`, loadable by path
+(`sft.checkpoints`, shared with KD and GRPO).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from data.hub import load_model, load_tokenizer
+from sft.checkpoints import last_checkpoint, lora_config, save_final_model
 
-# SFTConfig keys a `conf/sft/*.yaml` may set directly (anything else there is ours, e.g. `lora`, `mode`).
+# SFTConfig keys a `conf/sft/*.yaml` may set directly (anything else there is ours, e.g. `name`, `lora`).
 _TRAINER_KEYS = (
     "learning_rate",
     "lr_scheduler_type",
@@ -42,15 +44,6 @@ _TRAINER_KEYS = (
 )
 
 
-def last_checkpoint(checkpoint_dir: str | Path) -> str | None:
-    """The newest complete `checkpoint-N` under `checkpoint_dir` (one with its trainer state), or None."""
-    checkpoint_dir = Path(checkpoint_dir)
-    if not checkpoint_dir.is_dir():
-        return None
-    done = [p for p in checkpoint_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-    return str(max(done, key=lambda p: int(p.name.split("-")[1]))) if done else None
-
-
 def build_sft_config(
     cfg: Mapping[str, Any],
     out_dir: Path,
@@ -66,8 +59,8 @@ def build_sft_config(
     if use_cpu is None:
         use_cpu = not torch.cuda.is_available()
     kwargs = {k: cfg[k] for k in _TRAINER_KEYS if k in cfg and cfg[k] is not None}
-    kwargs.setdefault("bf16", not use_cpu)
-    kwargs.setdefault("gradient_checkpointing", False)
+    kwargs.setdefault("bf16", not use_cpu)  # `bf16` is in no conf/sft preset
+    kwargs.setdefault("gradient_checkpointing", False)  # the base stage's `model.pretrain` config does not set it
     if use_cpu:
         kwargs["bf16"] = False  # CPU: fp32 (TRL defaults to bf16)
     return SFTConfig(
@@ -84,20 +77,6 @@ def build_sft_config(
         eos_token=None,
         completion_only_loss=None,
         **kwargs,
-    )
-
-
-def lora_config(lora: Mapping[str, Any]) -> Any:
-    """PEFT `LoraConfig` from the `lora:` block of a `conf/sft` group (rsLoRA via `use_rslora`)."""
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=lora["r"],
-        lora_alpha=lora["alpha"],
-        lora_dropout=lora.get("dropout", 0.0),
-        use_rslora=lora.get("use_rslora", False),
-        target_modules=lora.get("target_modules", "all-linear"),
-        task_type="CAUSAL_LM",
     )
 
 
@@ -121,6 +100,7 @@ def train_sft(
     tokenizer = load_tokenizer(model_path, padding_side="right")
     model = load_model(model_path, dtype=dtype)
     args = build_sft_config(cfg, out_dir, report_to, seed, deepspeed, use_cpu)
+    # `lora` is in every conf/sft preset; the base stage's pretraining config (conf/model/*.yaml `pretrain`) has none
     peft_config = lora_config(cfg["lora"]) if cfg.get("lora") else None
     dataset = Dataset.from_list(rows)
     trainer = SFTTrainer(
@@ -130,29 +110,9 @@ def train_sft(
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.perf_counter() - start
-    final_dir = out_dir / "final"
-    # ZeRO-3 leaves only shards in trainer.model: gather the full weights on every rank (a collective).
-    zero3 = trainer.is_deepspeed_enabled and trainer.accelerator.deepspeed_config["zero_optimization"]["stage"] == 3
-    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if zero3 else None
-    if zero3:  # training is over: later from_pretrained calls (fresh base below, eval) must not shard under zero.Init
-        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
-
-        unset_hf_deepspeed_config()
-    if trainer.is_world_process_zero():
-        model = trainer.model
-        if peft_config is not None:
-            model.save_pretrained(str(out_dir / "adapter"), state_dict=state_dict)
-            if zero3:  # merge the saved adapter into a fresh copy of the base (the trained module is sharded)
-                from peft import PeftModel
-
-                model, state_dict = (
-                    PeftModel.from_pretrained(load_model(model_path, dtype=dtype), str(out_dir / "adapter")),
-                    None,
-                )
-            model = model.merge_and_unload()
-        model.save_pretrained(str(final_dir), state_dict=state_dict)
-        tokenizer.padding_side = "left"
-        tokenizer.save_pretrained(str(final_dir))
+    final_dir = save_final_model(
+        trainer, out_dir, lora=peft_config is not None, tokenizer=tokenizer, base_model_path=model_path, dtype=dtype
+    )
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     return {
         "model_path": str(final_dir),

@@ -31,9 +31,10 @@ TINY_VOCAB = 300
 
 def toy_problems(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """The first `n` training problems of a small toy world (deterministic in `seed`)."""
-    from data.toy_world import ToyWorld, ToyWorldConfig
+    from data.toy_world import ToyWorld
+    from tests._presets import toy_world_config
 
-    return ToyWorld(ToyWorldConfig(n_train=n, n_test=4, seed=seed)).problems("train")
+    return ToyWorld(toy_world_config(n_train=n, n_test=4, seed=seed)).problems("train")
 
 
 def make_sft_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:

@@ -37,9 +37,10 @@ def peaky_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def small_world():
     """A small toy world (n_train=200, n_test=50) and its two splits."""
-    from data.toy_world import ToyWorld, ToyWorldConfig
+    from data.toy_world import ToyWorld
+    from tests._presets import toy_world_config
 
-    world = ToyWorld(ToyWorldConfig(n_train=200, n_test=50))
+    world = ToyWorld(toy_world_config(n_train=200, n_test=50))
     return world, world.problems("train"), world.problems("test")
 
 

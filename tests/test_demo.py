@@ -66,5 +66,5 @@ def test_demo_rejects_unknown_condition(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "launch.demo", f"output_root={tmp_path}", "demo.conditions=[trace_sft,nope]"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert "unknown condition 'nope'" in done.stderr and "trace_sft" in done.stderr
+    assert "demo.conditions[1]='nope': must be one of" in done.stderr and "trace_sft" in done.stderr
     assert not (tmp_path / "shared").exists()

@@ -38,6 +38,34 @@ def test_rewrite_replaces_the_old_content(tmp_path):
     assert read_verified_jsonl(path) == ROWS[:3]
 
 
+def test_atomic_writes_put_exactly_the_given_bytes_and_leave_no_temporary_file(tmp_path):
+    from data.atomic_io import tmp_path as atomic_tmp
+    from data.atomic_io import write_bytes_atomic, write_text_atomic
+
+    path = tmp_path / "rows.jsonl"
+    write_jsonl_atomic(path, ROWS)
+    assert path.read_bytes() == "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ROWS).encode("utf-8")
+    text = tmp_path / "a.md"
+    assert write_text_atomic(text, "ü\r\nline\n") == text and text.read_bytes() == "ü\r\nline\n".encode()
+    assert write_bytes_atomic(tmp_path / "b.bin", b"\x00\xff").read_bytes() == b"\x00\xff"
+    assert atomic_tmp(text) == tmp_path / f".a.md.tmp-{os.getpid()}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.md", "b.bin", "rows.jsonl", "rows.jsonl.meta.json"]
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_removes_its_temporary_file(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    write_jsonl_atomic(path, ROWS)
+
+    def rows_then_crash():
+        yield from ROWS[:5]
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        write_jsonl_atomic(path, rows_then_crash())
+    assert read_verified_jsonl(path) == ROWS
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.jsonl", "rows.jsonl.meta.json"]
+
+
 @pytest.mark.parametrize(
     "damage", ["truncate", "truncate_at_line", "alter_byte", "append_row", "drop_meta", "drop_file", "bad_meta"]
 )

@@ -106,7 +106,9 @@ def test_two_rounds_sample_sft_from_base_and_grpo_between_rounds(tmp_path, monke
     assert "accuracy" in r1 and result["model_path"] == r2["student_path"] != r1["student_path"]
     base = read_summary(Path(r1["student_path"]).parent)
     assert base["steps"] == 2  # a fresh student with the SFT budget
-    assert {"redistill:sample1", "redistill:sft2", "rl", "sft", "eval"} <= set(result["stage_seconds"])
+    assert {"redistill:sample1", "redistill:rl2", "redistill:sft2", "rl", "sft", "eval"} <= set(result["stage_seconds"])
+    assert (tmp_path / "default" / "redistill" / "seed0" / "eval_round1" / "summary.json").exists()
+    assert not (tmp_path / "default" / "redistill" / "seed0" / "eval_round2").exists()  # the run's eval is round 2
     again = run_condition(cfg)  # everything complete: nothing runs again
     assert again["rounds"] == result["rounds"]
 

@@ -34,6 +34,11 @@ def _rl(option: str = "grpo", *overrides: str) -> dict:
     return OmegaConf.to_container(compose([f"rl={option}", *overrides]).rl, resolve=True)
 
 
+def _gen(**keys) -> dict:
+    """conf/rl/grpo.yaml's `generation:` block with `keys` replaced."""
+    return {**_rl()["generation"], **keys}
+
+
 def test_rl_options_and_defaults():
     assert set(group_options("rl")) >= {"grpo", "grpo_lora", "grpo_vllm_colocate", "grpo_vllm_server"}
     cfg = compose([])
@@ -77,7 +82,7 @@ def test_vllm_missing_package_is_named(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
     with pytest.raises(GenerationBackendError, match="'vllm' package is not installed.*0.22.0-0.31.0"):
-        generation_kwargs({"backend": "vllm"}, use_cpu=False, cuda_available=True)
+        generation_kwargs(_gen(backend="vllm"), use_cpu=False, cuda_available=True)
 
 
 def _fake_vllm(monkeypatch, version: str = "0.30.1"):
@@ -110,7 +115,7 @@ def test_vllm_kwargs_are_valid_grpo_config_fields(monkeypatch):
         assert all(getattr(args, k) == v for k, v in kwargs.items())
     _fake_vllm(monkeypatch, "0.11.0")
     with pytest.raises(GenerationBackendError, match="vllm 0.11.0 is installed but TRL 1.16 supports"):
-        generation_kwargs({"backend": "vllm"}, use_cpu=False, cuda_available=True)
+        generation_kwargs(_gen(backend="vllm"), use_cpu=False, cuda_available=True)
 
 
 def test_vllm_server_not_running_points_at_the_recipe():
@@ -138,9 +143,9 @@ def test_bad_rl_values_fail_clearly(override, message):
 
 def test_unknown_backend_and_mode_name_the_choices():
     with pytest.raises(ValueError, match="unknown rl.generation.backend 'sglang'; valid: \\['hf', 'vllm'\\]"):
-        generation_kwargs({"backend": "sglang"}, use_cpu=True)
+        generation_kwargs(_gen(backend="sglang"), use_cpu=True)
     with pytest.raises(ValueError, match="vllm_mode 'remote'; valid: \\['colocate', 'server'\\]"):
-        generation_kwargs({"backend": "vllm", "vllm_mode": "remote"}, use_cpu=False, cuda_available=True)
+        generation_kwargs(_gen(backend="vllm", vllm_mode="remote"), use_cpu=False, cuda_available=True)
 
 
 def test_vllm_serve_recipe_exists_and_uses_trl_vllm_serve():

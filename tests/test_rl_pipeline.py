@@ -83,22 +83,12 @@ def test_sft_control_continues_sft_for_the_seconds_grpo_took(tmp_path):
     assert again["rl_path"] == rl["model_path"]
 
 
-def test_continue_sft_changes_only_the_control_sft_recipe(monkeypatch, tmp_path):
+def test_continue_sft_changes_only_the_control_sft_recipe(tmp_path):
     """`condition.continue_sft` keys reach the continued SFT's config (with the GRPO-matched step count); the
     first SFT's recipe is untouched and an unknown key is refused, naming it."""
     from launch import stages
     from launch.config_check import compose
 
-    seen = {}
-    monkeypatch.setattr(stages, "stage_rl", lambda cfg, model_path, data_dir: {"train_seconds": 10.0})
-    monkeypatch.setattr(
-        stages,
-        "stage_sft",
-        lambda cfg, base, rows, source=None: (
-            seen.update(sft=cfg.sft, source=source)
-            or {"model_path": "more", "steps": cfg.sft.max_steps, "train_seconds": 1.0}
-        ),
-    )
     cfg = compose(
         [
             "condition=sft_control",
@@ -108,11 +98,14 @@ def test_continue_sft_changes_only_the_control_sft_recipe(monkeypatch, tmp_path)
         ]
     )
     first = {"model_path": "sft", "train_seconds": 4.0, "steps": 8}  # 0.5 s per step -> 20 steps for 10 s of GRPO
-    more = stages.stage_sft_more(cfg, first, [], tmp_path)
-    assert more["extra_steps"] == 20 == seen["sft"].max_steps and more["matched_rl_seconds"] == 10.0
-    assert seen["sft"].learning_rate == 6e-4 and seen["sft"].warmup_steps == 0
-    assert seen["sft"].lr_scheduler_type == cfg.sft.lr_scheduler_type and cfg.sft.learning_rate == 2e-3
-    assert seen["source"][-1] == "continued"
-    bad = compose(["condition=sft_control", "+condition.continue_sft.learnig_rate=1e-4", f"output_root={tmp_path}"])
+    more, extra = stages.continued_sft_config(cfg, first, 10.0)
+    assert extra == 20 == more.sft.max_steps and more.sft.save_steps == min(cfg.sft.save_steps, 20)
+    assert more.sft.learning_rate == 6e-4 and more.sft.warmup_steps == 0
+    assert more.sft.lr_scheduler_type == cfg.sft.lr_scheduler_type and cfg.sft.learning_rate == 2e-3
+    resumed = {**first, "steps": 16, "steps_this_run": 8}  # a resumed run: seconds per step of its last run
+    assert stages.continued_sft_config(cfg, resumed, 10.0)[1] == 20
+    with pytest.raises(ValueError, match="learnig_rate"):  # refused when the config is composed
+        compose(["condition=sft_control", "+condition.continue_sft.learnig_rate=1e-4", f"output_root={tmp_path}"])
+    cfg.condition.continue_sft = {"learnig_rate": 1e-4}  # and by the stage, for a config built in code
     with pytest.raises(ValueError, match="learnig_rate"):
-        stages.stage_sft_more(bad, first, [], tmp_path)
+        stages.continued_sft_config(cfg, first, 10.0)

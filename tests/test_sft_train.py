@@ -10,7 +10,8 @@ import pytest
 
 from data.hub import load_model, load_tokenizer
 from data.records import answer_only_completion, completion_messages, prompt_messages
-from sft.train import build_sft_config, last_checkpoint, train_sft
+from sft.checkpoints import last_checkpoint
+from sft.train import build_sft_config, train_sft
 from tests._sft_fixtures import make_sft_rows, toy_problems
 
 

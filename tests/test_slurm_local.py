@@ -120,7 +120,7 @@ def test_exception_inside_a_job_reaches_the_user(local_slurm: None, tmp_path: Pa
     done = _sweep(tmp_path, "condition=answer_only_sft", "condition.stages=[data,no_such_stage]", "seed=0")
     assert done.returncode != 0
     output = done.stdout + done.stderr
-    assert "lists unknown stages ['no_such_stage']" in output, output[-3000:]
+    assert "lists unknown stage 'no_such_stage'" in output, output[-3000:]
     assert "Error executing job with overrides" in output  # Hydra names the failed run
     assert not (tmp_path / "default" / "answer_only_sft" / "seed0" / "summary.json").exists()
 

@@ -43,6 +43,8 @@ def test_an_unpriced_teacher_has_no_price_and_a_half_priced_one_counts_the_missi
 
 
 def test_multi_prices_each_teacher_from_its_own_config_with_its_own_counters():
+    from launch.teacher_configs import resolve_teacher_config
+
     cfg = {
         "name": "multi",
         "backend": "multi",
@@ -59,7 +61,7 @@ def test_multi_prices_each_teacher_from_its_own_config_with_its_own_counters():
         _record("api", "p1", 0, True, 1_000_000, 500_000),
     ]
     stats = {"api": {"requests": 2, "retries": 1}, "backup": {"requests": 4, "failures": 1}}
-    out = teacher_accounting(records, cfg, stats)
+    out = teacher_accounting(records, resolve_teacher_config(cfg), stats)
     assert out["per_teacher"]["local"]["price_usd"] is None and "requests" not in out["per_teacher"]["local"]
     assert out["per_teacher"]["api"]["price_usd"] == pytest.approx(1.0 + 2.0)
     assert out["per_teacher"]["api"]["requests"] == {"requests": 2, "retries": 1}

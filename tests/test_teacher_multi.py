@@ -1,4 +1,5 @@
-"""The multi teacher: policies all / weights / first_correct, provenance, unique ids, resume, config errors."""
+"""The multi teacher: policies all / weights / first_correct, provenance, unique ids, resume, config errors, and
+the names / `base:` entries of its config expanded from conf/teacher/ by launch.teacher_configs."""
 
 from __future__ import annotations
 
@@ -6,8 +7,18 @@ import logging
 
 import pytest
 
+from launch.teacher_configs import resolve_teacher_config
 from sft.teachers.base import build_teacher
 from sft.teachers.multi import MultiTeacher, assign, resolve_teachers
+
+
+def multi_cfg(**keys) -> dict:
+    """conf/teacher/multi.yaml as a plain dict, with `keys` replaced (names not yet resolved)."""
+    from omegaconf import OmegaConf
+
+    from launch.config_check import compose
+
+    return {**OmegaConf.to_container(compose(["teacher=multi"]).teacher, resolve=True), **keys}
 
 
 class Scripted:
@@ -42,13 +53,10 @@ def problems():
 
 def test_all_runs_every_teacher_on_every_problem_with_provenance_and_unique_ids(small_world):
     _, train, _ = small_world
-    cfg = {
-        "name": "multi",
-        "backend": "multi",
-        "policy": "all",
-        "teachers": ["program", {"base": "program", "label": "program_b", "seed": 1, "n_paths": 1}],
-    }
-    teacher = build_teacher(cfg)
+    cfg = multi_cfg(
+        policy="all", teachers=["program", {"base": "program", "label": "program_b", "seed": 1, "n_paths": 1}]
+    )
+    teacher = build_teacher(resolve_teacher_config(cfg))
     records = list(teacher.generate(train[:10]))
     assert len(records) == 10 * 2 + 10 * 1 and len({r["id"] for r in records}) == len(records)
     assert {r["teacher"] for r in records} == {"program", "program_b"}
@@ -115,13 +123,13 @@ def test_all_resume_hands_each_teacher_its_own_done_ids(problems):
 def test_conf_multi_composes_and_builds_its_two_teachers():
     from launch.config_check import compose
 
-    teacher = build_teacher(compose(["teacher=multi"]).teacher)
+    teacher = build_teacher(resolve_teacher_config(compose(["teacher=multi"]).teacher))
     assert isinstance(teacher, MultiTeacher) and teacher.policy == "first_correct"
     assert [label for label, _ in teacher.teachers] == ["local", "api"]
     assert [t.__class__.__name__ for _, t in teacher.teachers] == ["HFTeacher", "OpenAITeacher"]
     assert teacher.stats["api"]["requests"] == 0 and "local" not in teacher.stats
     override = compose(["teacher=multi", "teacher.policy=all", "teacher.weights=[1,2]"]).teacher
-    assert build_teacher(override).weights == [1.0, 2.0]
+    assert build_teacher(resolve_teacher_config(override)).weights == [1.0, 2.0]
 
 
 @pytest.mark.parametrize(
@@ -148,20 +156,32 @@ def test_conf_multi_composes_and_builds_its_two_teachers():
 )
 def test_bad_multi_configs_name_the_problem(cfg, text):
     with pytest.raises(ValueError, match=text):
-        build_teacher({"name": "multi", **cfg})
+        build_teacher(resolve_teacher_config(multi_cfg(**{"policy": "all", **cfg})))
 
 
-def test_resolve_teachers_reads_names_bases_and_inline_configs():
-    resolved = resolve_teachers(
-        [
-            "program",
-            {"base": "hf", "label": "big", "n_paths": 4},
-            {"name": "inline", "backend": "program", "n_paths": 1, "wrong_share": 0, "seed": 3},
-        ]
-    )
+def test_resolve_teacher_config_reads_names_bases_and_inline_configs():
+    inline = {"name": "inline", "backend": "program", "n_paths": 1, "wrong_share": 0, "seed": 3}
+    cfg = multi_cfg(teachers=["program", {"base": "hf", "label": "big", "n_paths": 4}, inline])
+    resolved_cfg = resolve_teacher_config(cfg)
+    assert cfg["teachers"][0] == "program" and cfg["teachers"][1]["base"] == "hf"  # the input is left as it was
+    assert {k: v for k, v in resolved_cfg.items() if k != "teachers"} == {
+        k: v for k, v in cfg.items() if k != "teachers"
+    }
+    assert resolved_cfg["teachers"][2] == inline and "base" not in resolved_cfg["teachers"][1]
+    resolved = resolve_teachers(resolved_cfg["teachers"])
     assert [label for label, _ in resolved] == ["program", "big", "inline"]
     assert resolved[1][1]["n_paths"] == 4 and resolved[1][1]["name_or_path"] == "Qwen/Qwen3-1.7B"
     assert resolved[2][1]["seed"] == 3
+    program = {"name": "program", "n_paths": 2}
+    assert resolve_teacher_config(program) is program  # not a multi teacher: unchanged
+
+
+@pytest.mark.parametrize("entry", ["program", {"base": "program", "label": "p"}])
+def test_an_unresolved_name_is_refused_with_the_function_to_call(entry):
+    with pytest.raises(
+        ValueError, match="teachers\\[0\\] names a conf/teacher/ file.*launch.teacher_configs.resolve_teacher_config"
+    ):
+        build_teacher(multi_cfg(teachers=[entry]))
 
 
 def test_the_teacher_stage_runs_a_multi_teacher_and_a_rerun_adds_nothing(tmp_path):

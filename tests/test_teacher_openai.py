@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sft.teachers.openai_api import OpenAITeacher, OpenAITeacherConfig, TeacherRequestError, choice_text, split_tokens
+from tests._presets import from_preset
 
 
 class Faults:
@@ -90,7 +91,7 @@ def teacher(url: str, **overrides) -> OpenAITeacher:
         backoff_max=0.05,
         timeout=20.0,
     )
-    return OpenAITeacher(OpenAITeacherConfig(**{**knobs, **overrides}))
+    return OpenAITeacher(from_preset(OpenAITeacherConfig, "teacher", "openai", **{**knobs, **overrides}))
 
 
 def test_records_in_problem_order_with_token_accounting(server, faults, problems):
@@ -240,7 +241,7 @@ def test_conf_openai_mirrors_config_and_builds():
     from sft.teachers.base import build_teacher
 
     conf = OmegaConf.to_container(compose(["teacher=openai"]).teacher)
-    assert OpenAITeacherConfig.from_mapping(conf) == OpenAITeacherConfig()
+    assert OpenAITeacherConfig.from_mapping(conf) == from_preset(OpenAITeacherConfig, "teacher", "openai")
     built = build_teacher({**conf, "name": "gpt_small"})
     assert isinstance(built, OpenAITeacher) and built.name == "gpt_small" and built.record_id("p", 1) == "p/gpt_small/1"
 
@@ -257,7 +258,7 @@ def test_conf_openai_mirrors_config_and_builds():
 )
 def test_bad_config_names_the_value(kwargs, text):
     with pytest.raises(ValueError, match=text):
-        OpenAITeacherConfig(**kwargs)
+        from_preset(OpenAITeacherConfig, "teacher", "openai", **kwargs)
 
 
 def test_token_shares_and_reasoning_content():

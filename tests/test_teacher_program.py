@@ -7,6 +7,7 @@ import re
 import pytest
 
 from sft.teachers.program import ProgramTeacher, ProgramTeacherConfig, write_trace
+from tests._presets import program_teacher_config
 
 _EQUATION = re.compile(r"(-?\d+) ([-+*/]) (-?\d+) = (-?\d+)")
 _BOXED = re.compile(r"\\boxed\{(-?\d+)\}")
@@ -78,7 +79,7 @@ def test_slip_changes_that_step_and_propagates(small_world):
 def test_verified_traces_have_the_gold_answer_and_correct_arithmetic(small_world):
     """Default teacher (20% slips): a trace marked verified must be one the student may learn from."""
     _, train, _ = small_world
-    teacher = ProgramTeacher(ProgramTeacherConfig())
+    teacher = ProgramTeacher(program_teacher_config())
     bad = []
     for problem in train:
         for record in teacher.traces(problem):
@@ -91,7 +92,7 @@ def test_verified_traces_have_the_gold_answer_and_correct_arithmetic(small_world
 
 def test_wrong_share_zero_gives_only_verified_traces(small_world):
     _, train, _ = small_world
-    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.0))
+    teacher = ProgramTeacher(program_teacher_config(n_paths=2, wrong_share=0.0))
     for problem in train:
         for record in teacher.traces(problem):
             assert record["verified"] and _boxed(record["trace"]) == problem["final_answer"]
@@ -100,7 +101,7 @@ def test_wrong_share_zero_gives_only_verified_traces(small_world):
 
 def test_wrong_share_one_gives_only_unverified_traces(small_world):
     _, train, _ = small_world
-    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=1.0))
+    teacher = ProgramTeacher(program_teacher_config(n_paths=2, wrong_share=1.0))
     still_right = []
     for problem in train:
         for record in teacher.traces(problem):
@@ -114,7 +115,7 @@ def test_wrong_share_one_gives_only_unverified_traces(small_world):
 
 def test_wrong_share_is_roughly_respected(small_world):
     _, train, _ = small_world
-    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.2))
+    teacher = ProgramTeacher(program_teacher_config(n_paths=2, wrong_share=0.2))
     records = [r for p in train for r in teacher.traces(p)]
     share = 1 - sum(r["verified"] for r in records) / len(records)
     assert 0.1 < share < 0.3
@@ -123,7 +124,7 @@ def test_wrong_share_is_roughly_respected(small_world):
 @pytest.mark.parametrize("n_paths", [1, 2, 3, 4])
 def test_n_paths_distinct_traces(small_world, n_paths):
     _, train, _ = small_world
-    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=n_paths, wrong_share=0.0))
+    teacher = ProgramTeacher(program_teacher_config(n_paths=n_paths, wrong_share=0.0))
     for problem in train:
         records = teacher.traces(problem)
         traces = [r["trace"] for r in records]
@@ -141,7 +142,7 @@ def test_n_paths_distinct_traces(small_world, n_paths):
 
 def test_four_paths_when_operand_order_matters(small_world):
     _, train, _ = small_world
-    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=4, wrong_share=0.0))
+    teacher = ProgramTeacher(program_teacher_config(n_paths=4, wrong_share=0.0))
     swappable = [p for p in train if any(s["op"] in "+*" and s["a"] != s["b"] for s in p["steps"])]
     assert swappable
     assert all(len(teacher.traces(p)) == 4 for p in swappable)
@@ -149,10 +150,10 @@ def test_four_paths_when_operand_order_matters(small_world):
 
 def test_teacher_is_deterministic_and_seeded(small_world):
     _, train, _ = small_world
-    config = ProgramTeacherConfig(n_paths=2, wrong_share=0.5, seed=3)
+    config = program_teacher_config(n_paths=2, wrong_share=0.5, seed=3)
     first = [ProgramTeacher(config).traces(p) for p in train]
     assert first == [ProgramTeacher(config).traces(p) for p in train]
-    other = [ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.5, seed=4)).traces(p) for p in train]
+    other = [ProgramTeacher(program_teacher_config(n_paths=2, wrong_share=0.5, seed=4)).traces(p) for p in train]
     assert other != first
 
 
@@ -168,7 +169,7 @@ def test_teacher_is_deterministic_and_seeded(small_world):
 )
 def test_bad_config_raises(kwargs, text):
     with pytest.raises(ValueError, match=re.escape(text)):
-        ProgramTeacherConfig(**kwargs)
+        program_teacher_config(**kwargs)
 
 
 # ---- skipped steps ("adaptive depth") ------------------------------------------------------------------------
@@ -190,9 +191,9 @@ def _value(expression: str) -> int:
 
 def test_skip_share_zero_writes_the_traces_it_always_wrote(small_world):
     _, train, _ = small_world
-    plain = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.2))
-    explicit = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.2, skip_share=0.0))
-    skipping = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.2, skip_share=0.5))
+    plain = ProgramTeacher(program_teacher_config(n_paths=2, wrong_share=0.2))
+    explicit = ProgramTeacher(program_teacher_config(n_paths=2, wrong_share=0.2, skip_share=0.0))
+    skipping = ProgramTeacher(program_teacher_config(n_paths=2, wrong_share=0.2, skip_share=0.5))
     compared = 0
     for problem in train:
         assert [r["trace"] for r in plain.traces(problem)] == [r["trace"] for r in explicit.traces(problem)]
@@ -238,7 +239,7 @@ def test_fold_step_that_cannot_fold_is_refused(small_world):
 
 def test_skip_share_is_roughly_respected_and_skipped_traces_verify(small_world):
     _, train, _ = small_world
-    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.0, skip_share=0.5))
+    teacher = ProgramTeacher(program_teacher_config(n_paths=2, wrong_share=0.0, skip_share=0.5))
     records = [r for p in train for r in teacher.traces(p)]
     skipped = [r for r in records if r["skipped_step"] is not None]
     assert 0.35 < len(skipped) / len(records) < 0.65
@@ -247,7 +248,7 @@ def test_skip_share_is_roughly_respected_and_skipped_traces_verify(small_world):
 
 def test_skipped_trace_with_a_slip_is_still_wrong(small_world):
     _, train, _ = small_world
-    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=1.0, skip_share=1.0))
+    teacher = ProgramTeacher(program_teacher_config(n_paths=2, wrong_share=1.0, skip_share=1.0))
     records = [r for p in train for r in teacher.traces(p)]
     assert any(r["skipped_step"] is not None for r in records)
     assert not any(r["verified"] or _boxed(r["trace"]) == r["answer"] for r in records)

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from rl.vllm_guard import GenerationBackendError
 from sft.teachers.vllm_offline import VLLMTeacher, VLLMTeacherConfig, check_vllm_teacher
+from sft.vllm_check import GenerationBackendError
+from tests._presets import from_preset
 
 
 def test_conf_vllm_composes_and_mirrors_config():
@@ -19,7 +20,9 @@ def test_conf_vllm_composes_and_mirrors_config():
 
     conf = OmegaConf.to_container(compose(["teacher=vllm", "teacher.tensor_parallel_size=2"]).teacher)
     assert conf["backend"] == "vllm" and conf["tensor_parallel_size"] == 2
-    assert VLLMTeacherConfig.from_mapping(conf) == VLLMTeacherConfig(tensor_parallel_size=2)
+    assert VLLMTeacherConfig.from_mapping(conf) == from_preset(
+        VLLMTeacherConfig, "teacher", "vllm", tensor_parallel_size=2
+    )
 
 
 def test_building_it_without_cuda_is_one_clear_line():
@@ -53,7 +56,7 @@ def test_missing_vllm_is_one_clear_line():
 )
 def test_bad_config_names_the_value(kwargs, text):
     with pytest.raises(ValueError, match=text):
-        VLLMTeacherConfig(**kwargs)
+        from_preset(VLLMTeacherConfig, "teacher", "vllm", **kwargs)
 
 
 class FakeLLM:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 
 from sft.teachers.base import BACKENDS, Teacher, build_teacher
+from tests._presets import preset, program_teacher_config
 
 
 def test_program_backend_yields_the_program_teachers_records(small_world):
-    from sft.teachers.program import ProgramTeacher, ProgramTeacherConfig
+    from sft.teachers.program import ProgramTeacher
 
     _, train, _ = small_world
-    teacher = build_teacher({"name": "program", "n_paths": 2, "wrong_share": 0.2, "seed": 0, "only_verified": True})
+    teacher = build_teacher(preset("teacher", "program"))
     assert isinstance(teacher, Teacher) and teacher.name == "program" and teacher.uses_problems
-    expected = [r for p in train[:10] for r in ProgramTeacher(ProgramTeacherConfig()).traces(p)]
+    expected = [r for p in train[:10] for r in ProgramTeacher(program_teacher_config()).traces(p)]
     assert list(teacher.generate(train[:10])) == expected
 
 
@@ -31,11 +32,13 @@ def test_unknown_backend_names_it_and_lists_valid():
 
 def test_backend_key_selects_backend_and_unknown_keys_fail():
     with pytest.raises(ValueError, match="needs `hub_id` or `path`"):
-        build_teacher({"name": "dataset_x", "backend": "dataset", "schema": "orca"})
+        build_teacher({**preset("teacher", "dataset_orca"), "hub_id": None, "path": None})
     with pytest.raises(ValueError, match=r"unknown teacher config key\(s\) \['bogus'\]"):
         build_teacher({"name": "hf", "bogus": 1})
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['seed', 'skip_share', 'wrong_share'\]"):
+        build_teacher({"name": "program", "n_paths": 2})  # no defaults in code: a preset holds every value
     with pytest.raises(ValueError, match="unknown dataset schema 'xyz'"):
-        build_teacher({"name": "dataset", "schema": "xyz", "path": "a.jsonl"})
+        build_teacher({**preset("teacher", "dataset_orca"), "schema": "xyz", "path": "a.jsonl"})
 
 
 @pytest.mark.parametrize("option", ["hf", "dataset_s1k", "dataset_openr1", "dataset_orca"])

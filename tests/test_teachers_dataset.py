@@ -8,6 +8,12 @@ from pathlib import Path
 import pytest
 
 from sft.teachers.dataset import DatasetTeacher, DatasetTeacherConfig
+from tests._presets import from_preset
+
+
+def _config(schema: str, **overrides) -> DatasetTeacherConfig:
+    """The conf/teacher/dataset_<schema>.yaml preset with `overrides` (`path` wins over its hub_id)."""
+    return from_preset(DatasetTeacherConfig, "teacher", f"dataset_{schema}", **overrides)
 
 
 def _write(path: Path, rows: list[dict]) -> str:
@@ -65,41 +71,41 @@ ORCA = [
 
 def test_s1k_maps_trajectory_and_grade(tmp_path):
     path = _write(tmp_path / "s1k.jsonl", S1K)
-    records = list(DatasetTeacher(DatasetTeacherConfig(schema="s1k", path=path)).generate())
+    records = list(DatasetTeacher(_config("s1k", path=path)).generate())
     assert [r["id"] for r in records] == ["s1k-0/dataset/0", "s1k-1/dataset/0"]
     assert records[0]["trace"] == "<think>\n2 plus 3 is 5.\n</think>\nThe answer is \\boxed{5}."
     assert [r["verified"] for r in records] == [True, False]
     assert records[0]["answer"] == "5" and records[0]["problem"] == "What is 2+3?"
     assert records[0]["tokens_out"] == len(records[0]["trace"].split()) and records[0]["token_unit"] == "words"
-    gemini = list(DatasetTeacher(DatasetTeacherConfig(schema="s1k", path=path, trajectory="gemini")).generate())
+    gemini = list(DatasetTeacher(_config("s1k", path=path, trajectory="gemini")).generate())
     assert [r["verified"] for r in gemini] == [False, True]
 
 
 def test_s1k_without_grade_uses_verify():
     rows = [{k: v for k, v in S1K[1].items() if k != "deepseek_grade"} | {"deepseek_attempt": "\\boxed{16}"}]
-    records = list(DatasetTeacher(DatasetTeacherConfig(schema="s1k", path="unused.jsonl"), rows=rows).generate())
+    records = list(DatasetTeacher(_config("s1k", path="unused.jsonl"), rows=rows).generate())
     assert records[0]["verified"] is True
 
 
 def test_openr1_keeps_only_verified_generations(tmp_path):
     path = _write(tmp_path / "openr1.jsonl", OPENR1)
-    records = list(DatasetTeacher(DatasetTeacherConfig(schema="openr1", path=path)).generate())
+    records = list(DatasetTeacher(_config("openr1", path=path)).generate())
     assert [r["id"] for r in records] == ["u1/dataset/0", "u1/dataset/2"]
     assert all(r["verified"] and r["answer"] == "2" and r["problem_id"] == "u1" for r in records)
 
 
 def test_orca_is_answer_only_with_last_number(tmp_path):
     path = _write(tmp_path / "orca.jsonl", ORCA)
-    records = list(DatasetTeacher(DatasetTeacherConfig(schema="orca", path=path, limit=5)).generate())
+    records = list(DatasetTeacher(_config("orca", path=path, limit=5)).generate())
     assert [r["answer"] for r in records] == ["7", "1200"]
     assert all(r["answer_only"] and "<think>" not in r["trace"] for r in records)
-    one = list(DatasetTeacher(DatasetTeacherConfig(schema="orca", path=path, limit=1)).generate())
+    one = list(DatasetTeacher(_config("orca", path=path, limit=1)).generate())
     assert len(one) == 1
 
 
 def test_bad_file_type_is_named(tmp_path):
     with pytest.raises(ValueError, match="'txt'"):
-        list(DatasetTeacher(DatasetTeacherConfig(schema="orca", path=str(tmp_path / "a.txt"))).generate())
+        list(DatasetTeacher(_config("orca", path=str(tmp_path / "a.txt"))).generate())
 
 
 def test_teacher_stage_with_a_dataset_teacher_resumes_and_counts_tokens(tmp_path):

@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 from sft.teachers.hf import HFTeacher, HFTeacherConfig
+from tests._presets import from_preset
+
+
+def _config(**overrides) -> HFTeacherConfig:
+    """conf/teacher/hf.yaml with `overrides` (the config has no defaults of its own)."""
+    return from_preset(HFTeacherConfig, "teacher", "hf", **overrides)
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +21,7 @@ def problems():
 
 
 def test_samples_n_paths_per_problem_with_token_counts(tiny_model_dir, problems):
-    config = HFTeacherConfig(
+    config = _config(
         name_or_path=tiny_model_dir, n_paths=2, temperature=1.0, max_new_tokens=6, batch_size=2, dtype="float32"
     )
     records = list(HFTeacher(config).generate(problems))
@@ -43,7 +49,7 @@ def test_verified_uses_rewards_verify_and_done_problems_are_skipped(monkeypatch,
 
     golds = [p["final_answer"] for p in problems[1:]]
     monkeypatch.setattr(eval.generate, "generate_batched", fake)
-    config = HFTeacherConfig(name_or_path=tiny_model_dir, n_paths=2, temperature=0.5, top_p=0.9, batch_size=8)
+    config = _config(name_or_path=tiny_model_dir, n_paths=2, temperature=0.5, top_p=0.9, batch_size=8)
     done = {f"{problems[0]['id']}/hf/0", f"{problems[0]['id']}/hf/1"}
     records = list(HFTeacher(config).generate(problems, done))
     assert {r["problem_id"] for r in records} == {p["id"] for p in problems[1:]}
@@ -60,13 +66,19 @@ def test_verified_uses_rewards_verify_and_done_problems_are_skipped(monkeypatch,
 )
 def test_bad_config_raises(kwargs, text):
     with pytest.raises(ValueError, match=text):
-        HFTeacherConfig(**kwargs)
+        _config(**kwargs)
 
 
-def test_conf_hf_mirrors_config():
+def test_every_conf_hf_key_reaches_the_config():
+    import dataclasses
+
     from omegaconf import OmegaConf
 
     from launch.config_check import compose
 
-    conf = OmegaConf.to_container(compose(["teacher=hf"]).teacher)
-    assert HFTeacherConfig.from_mapping(conf) == HFTeacherConfig()
+    conf = OmegaConf.to_container(compose(["teacher=hf", "teacher.top_p=0.5"]).teacher)
+    config = HFTeacherConfig.from_mapping(conf)
+    assert {f.name: getattr(config, f.name) for f in dataclasses.fields(config)} == {
+        f.name: conf[f.name] for f in dataclasses.fields(config)
+    }
+    assert config.top_p == 0.5

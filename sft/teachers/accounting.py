@@ -1,10 +1,11 @@
 """Per-teacher accounting of a trace set: traces, verified traces, tokens and the estimated price, for the summary.
 
 `teacher_accounting(records, teacher_cfg, stats)` groups records by their `teacher` field (a multi teacher's
-labels, or the one teacher's name) and prices each group from its config's `price_per_million_input` /
-`price_per_million_output` when present. Completion tokens are priced per record; the prompt is priced once
-per (teacher, problem), since one request with `n` choices carries the prompt once (`tokens_in_billed`). The
-price is an estimate: requests that timed out after the server did the work are billed but leave no record.
+labels, or the one teacher's name; a multi config must be resolved, `launch.teacher_configs`) and prices each
+group from its config's `price_per_million_input` / `price_per_million_output` when present. Completion tokens
+are priced per record; the prompt is priced once per (teacher, problem), since one request with `n` choices
+carries the prompt once (`tokens_in_billed`). The price is an estimate: requests that timed out after the server
+did the work are billed but leave no record.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ COUNTERS = ("n_traces", "n_verified", "n_problems", "tokens_in", "tokens_out", "
 
 
 def teacher_configs(teacher_cfg: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
-    """Label -> sub-teacher config of a multi teacher; None for a single teacher (its one config covers all)."""
+    """Label -> sub-teacher config of a multi teacher (a resolved config: `launch.teacher_configs.
+    resolve_teacher_config`); None for a single teacher (its one config covers all)."""
     from sft.teachers.base import backend_name
 
     if backend_name(teacher_cfg) != "multi":
         return None
     from sft.teachers.multi import resolve_teachers
 
-    return dict(resolve_teachers(teacher_cfg.get("teachers")))
+    return dict(resolve_teachers(teacher_cfg["teachers"]))
 
 
 def price_usd(tokens_in: int, tokens_out: int, cfg: Mapping[str, Any]) -> float | None:

@@ -105,13 +105,24 @@ def build_teacher(cfg: Mapping[str, Any]) -> Teacher:
 def config_fields(
     cls: type, cfg: Mapping[str, Any], ignore: Iterable[str] = ("name", "backend", "only_verified", "max_problems")
 ) -> dict[str, Any]:
-    """The keys of `cfg` that dataclass `cls` takes; an unknown key raises, naming it and the valid ones."""
+    """The keys of `cfg` that dataclass `cls` takes; an unknown key, or a missing one (the config dataclasses have
+    no defaults: a conf/teacher/ preset holds every value), raises, naming it and the valid ones."""
     import dataclasses
 
     valid = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(cfg) - valid - set(ignore))
     if unknown:
         raise ValueError(f"unknown teacher config key(s) {unknown}; valid: {sorted(valid)}")
+    required = {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    missing = sorted(required - set(cfg))
+    if missing:
+        raise ValueError(
+            f"teacher config is missing key(s) {missing}; start from a conf/teacher/ preset, which sets them all"
+        )
     return {k: v for k, v in cfg.items() if k in valid}
 
 

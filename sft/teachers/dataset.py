@@ -27,15 +27,15 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 @dataclass(frozen=True)
 class DatasetTeacherConfig:
-    """Knobs of the dataset teacher (mirrored in conf/teacher/dataset_*.yaml)."""
+    """Knobs of the dataset teacher. No defaults: the values live in conf/teacher/dataset_*.yaml."""
 
-    schema: str = "s1k"
-    hub_id: str | None = None
-    path: str | list[str] | None = None  # local file(s); overrides hub_id
-    split: str = "train"
-    limit: int | None = None  # first N rows only
-    trajectory: str = "deepseek"  # s1k only: deepseek | gemini
-    tokenizer: str | None = None
+    schema: str
+    hub_id: str | None
+    path: str | list[str] | None  # local file(s); overrides hub_id
+    split: str
+    limit: int | None  # first N rows only
+    trajectory: str  # s1k only: deepseek | gemini
+    tokenizer: str | None
 
     def __post_init__(self) -> None:
         if self.schema not in SCHEMAS:

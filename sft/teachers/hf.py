@@ -16,16 +16,16 @@ from sft.teachers.base import check_sampling, config_fields, gold_answer, pendin
 
 @dataclass(frozen=True)
 class HFTeacherConfig:
-    """Knobs of the hf teacher (mirrored in conf/teacher/hf.yaml)."""
+    """Knobs of the hf teacher. No defaults: the values live in conf/teacher/hf.yaml."""
 
-    name_or_path: str = "Qwen/Qwen3-1.7B"
-    n_paths: int = 2
-    temperature: float = 0.7  # 0 means greedy (then every path is the same; use n_paths=1)
-    top_p: float = 0.95
-    max_new_tokens: int = 1024
-    batch_size: int = 8  # problems per generate call (each gives n_paths rows)
-    dtype: str = "auto"
-    compact_every: int | None = None
+    name_or_path: str
+    n_paths: int
+    temperature: float  # 0 means greedy (then every path is the same; use n_paths=1)
+    top_p: float
+    max_new_tokens: int
+    batch_size: int  # problems per generate call (each gives n_paths rows)
+    dtype: str
+    compact_every: int | None  # None: one generate call per batch
 
     def __post_init__(self) -> None:
         check_sampling(self.n_paths, self.temperature, self.top_p)

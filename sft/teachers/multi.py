@@ -1,9 +1,11 @@
 """The `multi` teacher: several teachers behind one, by a policy (the dual-teacher setup).
 
-`teachers` lists teacher configs: a name (`hf` loads conf/teacher/hf.yaml), a mapping with `base: <name>` plus
-overrides, or a full inline config. Each gets a `label` (default: its `name`; labels must differ) that becomes
-its records' `teacher` field and the prefix of their ids (`{label}/{its own id}`), so ids stay unique across
-teachers and a resumed run hands each teacher back its own done ids.
+`teachers` lists full (inline) teacher configs. conf/teacher/multi.yaml may name them (`hf`, or `base: hf` plus
+overrides); `launch.teacher_configs.resolve_teacher_config` expands those names from conf/teacher/ before the
+config reaches `build_teacher` (conf/ is launch's), and a name met here is refused. Each entry gets a `label`
+(default: its `name`; labels must differ) that becomes its records' `teacher` field and the prefix of their ids
+(`{label}/{its own id}`), so ids stay unique across teachers and a resumed run hands each teacher back its own
+done ids.
 
 * `policy: all`           -- every teacher on every problem; with `weights` each problem instead goes to one
                              teacher, drawn by a hash of its id (deterministic, shares proportional to weights).
@@ -22,38 +24,29 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 POLICIES = ("all", "first_correct")
-META_KEYS = ("label", "base")
-
-
-def _teacher_file(name: str) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    from launch.config_check import CONF_DIR, group_options
-
-    path = CONF_DIR / "teacher" / f"{name}.yaml"
-    if name == "multi" or not path.exists():
-        valid = [o for o in group_options("teacher") if o != "multi"]
-        raise ValueError(f"multi teacher: unknown teacher {name!r}; valid: {valid} or an inline config")
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+RESOLVE_HINT = "pass the teacher config through launch.teacher_configs.resolve_teacher_config first"
 
 
 def resolve_teachers(entries: Any) -> list[tuple[str, dict[str, Any]]]:
-    """`(label, teacher config)` for each entry of `teachers` (a name, `{base: name, ...}`, or an inline config)."""
+    """`(label, teacher config)` for each entry of `teachers`, each an inline config (names already expanded by
+    `launch.teacher_configs.resolve_teacher_config`)."""
     if not isinstance(entries, (list, tuple)) or not entries:
         raise ValueError(
             f"multi teacher: `teachers` must be a non-empty list of teacher names or configs, got {entries!r}"
         )
     out: list[tuple[str, dict[str, Any]]] = []
     for i, entry in enumerate(entries):
-        if isinstance(entry, str):
-            cfg, label = _teacher_file(entry), None
-        elif isinstance(entry, Mapping):
-            entry = dict(entry)
-            label = entry.pop("label", None)
-            base = entry.pop("base", None)
-            cfg = {**_teacher_file(str(base)), **entry} if base else entry
-        else:
-            raise ValueError(f"multi teacher: teachers[{i}] must be a teacher name or a mapping, got {entry!r}")
+        if isinstance(entry, str) or (isinstance(entry, Mapping) and entry.get("base")):
+            name = entry if isinstance(entry, str) else f"base: {entry['base']}"
+            raise ValueError(
+                f"multi teacher: teachers[{i}] names a conf/teacher/ file ({name!r}) that is not resolved here; "
+                f"{RESOLVE_HINT}"
+            )
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"multi teacher: teachers[{i}] must be a teacher config (a mapping), got {entry!r}")
+        cfg = dict(entry)
+        label = cfg.pop("label", None)
+        cfg.pop("base", None)
         from sft.teachers.base import backend_name
 
         if backend_name(cfg) == "multi":
@@ -174,13 +167,14 @@ class MultiTeacher:
 
 
 def build_multi(cfg: Mapping[str, Any]) -> MultiTeacher:
-    """The multi teacher of a conf/teacher/multi.yaml config (each sub-teacher built through `build_teacher`)."""
+    """The multi teacher of a resolved conf/teacher/multi.yaml config (`launch.teacher_configs.
+    resolve_teacher_config`; each sub-teacher built through `build_teacher`)."""
     from sft.teachers.base import build_teacher
 
     valid = {"name", "backend", "teachers", "policy", "weights", "only_verified", "max_problems"}
     unknown = sorted(set(cfg) - valid)
     if unknown:
         raise ValueError(f"unknown multi teacher config key(s) {unknown}; valid: {sorted(valid)}")
-    resolved = resolve_teachers(cfg.get("teachers"))
+    resolved = resolve_teachers(cfg["teachers"])
     teachers = [(label, build_teacher(sub)) for label, sub in resolved]
-    return MultiTeacher(teachers, str(cfg.get("policy", "all")), cfg.get("weights"), configs=dict(resolved))
+    return MultiTeacher(teachers, str(cfg["policy"]), cfg["weights"], configs=dict(resolved))

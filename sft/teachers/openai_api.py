@@ -36,25 +36,25 @@ class TeacherRequestError(RuntimeError):
 
 @dataclass(frozen=True)
 class OpenAITeacherConfig:
-    """Knobs of the openai teacher (mirrored in conf/teacher/openai.yaml)."""
+    """Knobs of the openai teacher. No defaults: the values live in conf/teacher/openai.yaml."""
 
-    base_url: str = "http://127.0.0.1:8000/v1"
-    model: str = "Qwen/Qwen3-1.7B"
-    api_key_env: str | None = None  # name of the environment variable holding the key; None: no key (local server)
-    n_paths: int = 2
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_tokens: int = 1024
-    token_limit_param: str = "max_tokens"
-    seed: int | None = None
-    concurrency: int = 8
-    max_retries: int = 5
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    timeout: float = 600.0
-    max_failed_problems: int = 0
-    price_per_million_input: float | None = None
-    price_per_million_output: float | None = None
+    base_url: str
+    model: str
+    api_key_env: str | None  # name of the environment variable holding the key; None: no key (local server)
+    n_paths: int
+    temperature: float
+    top_p: float
+    max_tokens: int
+    token_limit_param: str
+    seed: int | None
+    concurrency: int
+    max_retries: int
+    backoff_base: float
+    backoff_max: float
+    timeout: float
+    max_failed_problems: int
+    price_per_million_input: float | None
+    price_per_million_output: float | None
 
     def __post_init__(self) -> None:
         check_sampling(self.n_paths, self.temperature, self.top_p, max_temperature=2)

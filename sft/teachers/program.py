@@ -36,12 +36,12 @@ _VERB_ING = {
 
 @dataclass(frozen=True)
 class ProgramTeacherConfig:
-    """Knobs of the program teacher (mirrored in conf/teacher/program.yaml)."""
+    """Knobs of the program teacher. No defaults: the values live in conf/teacher/program.yaml."""
 
-    n_paths: int = 2  # distinct solution paths per problem (at most 4 exist)
-    wrong_share: float = 0.2  # share of traces with one arithmetic slip (wrong final answer)
-    seed: int = 0
-    skip_share: float = 0.0  # share of traces that fold two consecutive steps into one line (no intermediate)
+    n_paths: int  # distinct solution paths per problem (at most 4 exist)
+    wrong_share: float  # share of traces with one arithmetic slip (wrong final answer)
+    seed: int
+    skip_share: float  # share of traces that fold two consecutive steps into one line (no intermediate)
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_paths <= 4:

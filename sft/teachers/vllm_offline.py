@@ -10,30 +10,29 @@ vllm not installed or outside TRL's supported range) building the teacher raises
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rl.vllm_guard import GenerationBackendError, check_vllm_installed
 from sft.teachers.base import check_sampling, config_fields, gold_answer, pending_problems, trace_record
+from sft.vllm_check import GenerationBackendError, check_vllm_installed
 
 
 @dataclass(frozen=True)
 class VLLMTeacherConfig:
-    """Knobs of the vllm teacher (mirrored in conf/teacher/vllm.yaml)."""
+    """Knobs of the vllm teacher. No defaults: the values live in conf/teacher/vllm.yaml."""
 
-    name_or_path: str = "Qwen/Qwen3-1.7B"
-    n_paths: int = 2
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_new_tokens: int = 1024
-    chunk_size: int = 1024
-    seed: int = 0
-    dtype: str = "auto"
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.9
-    max_model_len: int | None = None
+    name_or_path: str
+    n_paths: int
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    chunk_size: int
+    seed: int
+    dtype: str
+    tensor_parallel_size: int
+    gpu_memory_utilization: float
+    max_model_len: int | None
 
     def __post_init__(self) -> None:
         check_sampling(self.n_paths, self.temperature, self.top_p)
@@ -64,12 +63,10 @@ def check_vllm_teacher(cuda_available: bool | None = None) -> None:
             "teacher=vllm needs a CUDA GPU and none is visible here (vLLM's wheel cannot run on CPU); use "
             "teacher=hf on this machine, or teacher=openai against a vLLM / SGLang / launch.serve endpoint"
         )
-    if importlib.util.find_spec("vllm") is None:
-        raise GenerationBackendError(
-            "teacher=vllm needs the 'vllm' package, which is not installed: pip install -e .[gpu] "
-            "(or use teacher=hf, or teacher=openai against a vLLM server)"
-        )
-    check_vllm_installed()  # the version range TRL supports
+    check_vllm_installed(  # installed, in the version range TRL supports
+        "teacher=vllm needs the 'vllm' package, which is not installed: pip install -e .[gpu] "
+        "(or use teacher=hf, or teacher=openai against a vLLM server)"
+    )
 
 
 class VLLMTeacher:
