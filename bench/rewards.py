@@ -9,6 +9,15 @@ Run: ``python -m bench.rewards [--repeats N] [--out bench/results/rewards.json]`
   present, else a built-in list); right = the gold in an equivalent surface form,
   wrong = another problem's answer.
 * accuracy_labelled -- ``rewards.labelled_cases.LABELLED_CASES``.
+* accuracy_public -- balanced accuracy on ``tests/fixtures/verifier_public_cases.jsonl`` (labelled cases from
+  public verifier test suites: bare answers, prose, multi-box sets, ...), ours and math-verify's on the same
+  cases, overall and per kind (printed, and under ``by_kind``).
+* accuracy_real -- balanced accuracy on real solutions: GSM8K reference solutions with and without their
+  ``####`` line against their gold and another problem's, MATH-500 solutions likewise.
+* bound -- the slowest single call, in seconds, with both cores loaded by two busy-loop processes started and
+  stopped here: every public case, the hostile inputs, MATH-500 solutions, a call right after a worker was
+  SIGKILLed and one whose worker stopped answering (SIGSTOP: killed at the deadline).  ``speedup`` is
+  1 s / that figure (>= 1: no call took over 1 s).
 
 Baseline: ``math_verify.verify(math_verify.parse(gold), math_verify.parse(pred))``
 with its default (signal-based) timeouts, main thread.  It is given its *best
@@ -259,6 +268,175 @@ def _hostile_worst() -> float:
     return worst
 
 
+PUBLIC_CASES = REPO / "tests" / "fixtures" / "verifier_public_cases.jsonl"
+
+
+def _balanced(pairs: list[tuple[bool, bool]]) -> float:
+    pos = [v for e, v in pairs if e]
+    neg = [not v for e, v in pairs if not e]
+    rates = [sum(x) / len(x) for x in (pos, neg) if x]
+    return sum(rates) / len(rates) if rates else float("nan")
+
+
+def public_cases() -> list[dict]:
+    return [json.loads(line) for line in PUBLIC_CASES.open(encoding="utf-8")]
+
+
+def _safe(fn: Callable[[str, str], bool], pred: str, gold: str) -> bool:
+    try:
+        return bool(fn(pred, gold))
+    except Exception:  # math-verify raises on some inputs (e.g. off the main thread); count as "not equal"
+        return False
+
+
+def accuracy_public(ours: Callable[[str, str], bool], base: Callable[[str, str], bool]) -> dict:
+    """Balanced accuracy of both verifiers on the public labelled cases, overall and per kind."""
+    cases = public_cases()
+    rows = [(c, _safe(ours, c["prediction"], c["gold"]), _safe(base, c["prediction"], c["gold"])) for c in cases]
+    by_kind: dict[str, dict] = {}
+    for kind in sorted({c["kind"] for c in cases}) + ["public_labels_only"]:
+        sel = [
+            r
+            for r in rows
+            if (r[0]["kind"] == kind if kind != "public_labels_only" else r[0]["label"] in ("source", "relabelled"))
+        ]
+        by_kind[kind] = {
+            "n": len(sel),
+            "ours": round(_balanced([(c["expected"], o) for c, o, _ in sel]), 4),
+            "baseline": round(_balanced([(c["expected"], b) for c, _, b in sel]), 4),
+        }
+    o = _balanced([(c["expected"], v) for c, v, _ in rows])
+    b = _balanced([(c["expected"], v) for c, _, v in rows])
+    sources = sorted({c["source"].split(":")[0].split(" x ")[0] for c in cases})
+    return {
+        "name": "accuracy_public",
+        "unit": "balanced accuracy",
+        "ours": round(o, 4),
+        "baseline": round(b, 4),
+        "speedup": round(o / b, 3) if b else None,
+        "n": len(cases),
+        "sources": sources,
+        "by_kind": by_kind,
+    }
+
+
+def real_pairs() -> list[tuple[str, str, bool]]:
+    """(solution, gold, expected) from GSM8K and MATH-500 reference solutions (empty without the data)."""
+    import re
+
+    from rewards import parse_gold
+
+    out: list[tuple[str, str, bool]] = []
+    path = SHARED / "gsm8k" / "test.jsonl"
+    if path.exists():
+        rows = [json.loads(line) for line in path.open()][:300]
+        for i, row in enumerate(rows):
+            solution, answer = row["answer"].rsplit("####", 1)
+            solution, answer = re.sub(r"<<[^>]*>>", "", solution).strip(), answer.strip()
+            other = parse_gold(rows[(i + 1) % len(rows)]["answer"]) or ""
+            out += [(row["answer"], answer, True), (solution, answer, True)]
+            out.append((solution, other, other.replace(",", "") == answer.replace(",", "")))
+    path = SHARED / "math500" / "test.jsonl"
+    if path.exists():
+        rows = [json.loads(line) for line in path.open()]
+        for i, row in enumerate(rows):
+            other = rows[(i + 7) % len(rows)]["answer"]
+            out += [(row["solution"], row["answer"], True), (row["solution"], other, other == row["answer"])]
+    return out
+
+
+def accuracy_real(ours: Callable[[str, str], bool], base: Callable[[str, str], bool]) -> dict | None:
+    pairs = real_pairs()
+    if not pairs:
+        return None
+    o = _balanced([(e, _safe(ours, p, g)) for p, g, e in pairs])
+    b = _balanced([(e, _safe(base, p, _baseline_gold(g))) for p, g, e in pairs])
+    return {
+        "name": "accuracy_real",
+        "unit": "balanced accuracy",
+        "ours": round(o, 4),
+        "baseline": round(b, 4),
+        "speedup": round(o / b, 3) if b else None,
+        "n": len(pairs),
+    }
+
+
+class _BusyCores:
+    """``n`` busy-loop processes for the duration of a ``with`` block (ours: stopped by pid)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.procs: list = []
+
+    def __enter__(self) -> _BusyCores:
+        import subprocess
+
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        time.sleep(0.3)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def bound_under_load(timeout_s: float, busy: int = 2) -> dict:
+    """Slowest single ``rewards.verify`` call with ``busy`` cores loaded (see the module docstring)."""
+    import signal
+
+    from rewards import verify_answer_detailed, verify_detailed
+    from rewards.symbolic import get_pool
+    from rewards.trl_rewards import make_correctness_reward
+
+    make_correctness_reward(timeout_s=timeout_s)  # building the reward starts and warms the pool
+    pool = get_pool()
+    sys.path.insert(0, str(REPO))
+    from tests.test_rewards_hostile import _hostile_cases
+
+    marker = "/tmp/pwned_bench_bound"
+    jobs = [(c["prediction"], c["gold"]) for c in public_cases()]
+    jobs += [(c, g) for _, c, g in _hostile_cases(marker)]
+    jobs += [(p, g) for p, g, _ in real_pairs()[-400:]]
+    worst, worst_what, reasons = 0.0, "", {}
+
+    def timed(fn, *args, what: str) -> object:
+        nonlocal worst, worst_what
+        t0 = time.perf_counter()
+        res = fn(*args, timeout_s=timeout_s)
+        dt = time.perf_counter() - t0
+        if dt > worst:
+            worst, worst_what = dt, what
+        reasons[res.reason] = reasons.get(res.reason, 0) + 1
+        return res
+
+    with _BusyCores(busy):
+        for i, (pred, gold) in enumerate(jobs):
+            timed(verify_detailed, pred, gold, what=f"job {i}: {pred[:40]!r}")
+        os.kill(pool._idle.queue[-1].proc.pid, signal.SIGKILL)
+        after_kill = timed(verify_answer_detailed, "\\sqrt{49}", "7", what="right after SIGKILL")
+        os.kill(pool._idle.queue[-1].proc.pid, signal.SIGSTOP)
+        stuck = timed(verify_answer_detailed, "\\sqrt{64}", "8", what="stuck worker (SIGSTOP)")
+        after_stuck = timed(verify_answer_detailed, "\\sqrt{81}", "9", what="right after the stuck worker's kill")
+    if os.path.exists(marker):
+        raise SystemExit("hostile input executed code!")
+    return {
+        "name": "bound",
+        "unit": "s",
+        "ours": round(worst, 4),
+        "baseline": None,
+        "speedup": round(1.0 / worst, 2),
+        "n": len(jobs) + 3,
+        "timeout_s": timeout_s,
+        "busy_processes": busy,
+        "slowest_call": worst_what,
+        "reasons": reasons,
+        "after_kill_correct": after_kill.correct,
+        "stuck_reason": stuck.reason,
+        "after_stuck_correct": after_stuck.correct,
+    }
+
+
 def _versions() -> dict[str, str]:
     out = {}
     for pkg in ("math-verify", "latex2sympy2_extended", "sympy", "antlr4-python3-runtime"):
@@ -336,6 +514,10 @@ def main(argv: list[str] | None = None) -> dict:
             "n": n,
         }
     )
+    results.append(accuracy_public(ours, base))
+    real = accuracy_real(ours, base)
+    if real is not None:
+        results.append(real)
     hostile = _hostile_worst()
     results.append(
         {
@@ -349,6 +531,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     from rewards.verify import DEFAULT_TIMEOUT_S
 
+    pool._cache_size = 0
+    results.append(bound_under_load(DEFAULT_TIMEOUT_S))
     report = {
         "results": results,
         "machine": {
@@ -369,7 +553,13 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{'benchmark':<20}{'unit':<11}{'ours':>12}{'math-verify':>14}{'ratio':>9}")
     for r in results:
         ratio = "" if r["speedup"] is None else f"{r['speedup']:.2f}x"
-        print(f"{r['name']:<20}{r['unit']:<11}{r['ours']:>12}{r['baseline']:>14}{ratio:>9}")
+        print(f"{r['name']:<20}{r['unit'][:10]:<11}{r['ours']:>12}{str(r['baseline']):>14}{ratio:>9}")
+    public = next(r for r in results if r["name"] == "accuracy_public")
+    print(f"accuracy_public by kind (n={public['n']}; sources: {', '.join(public['sources'])}):")
+    for kind, v in public["by_kind"].items():
+        print(f"  {kind:<20}n={v['n']:<5} ours {v['ours']:.3f}   math-verify {v['baseline']:.3f}")
+    bound = results[-1]
+    print(f"bound: slowest call {bound['ours']} s ({bound['slowest_call']}), reasons {bound['reasons']}")
     for r in results[:2]:
         print(
             f"  {r['name']}: n={r['n']}, agree-with-label ours {r['ours_agree_with_label']:.3f} / "

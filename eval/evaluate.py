@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,18 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 # ---- the entry point ------------------------------------------------------------------------------------
+def warm_symbolic_checks(items: list[EvalItem]) -> None:
+    """Start the bounded math-verify pool (rewards.symbolic) in the background when the evaluator is built, so the
+    first symbolic check does not pay its start-up against its time bound; only when some gold is not a plain
+    number (plain numbers never leave the exact fast path)."""
+    from rewards.fast_path import parse_number
+
+    if any(item["answer_type"] != "choice" and parse_number(str(item["gold"])) is None for item in items):
+        from rewards.symbolic import warmup
+
+        threading.Thread(target=warmup, name="symbolic-warmup", daemon=True).start()
+
+
 def evaluate_items(
     model_path: str, items: list[dict[str, Any]], out_dir: str | Path, cfg: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -229,6 +242,7 @@ def evaluate_items(
             f"valid: 0..{len(selected)}"
         )
     check_generation_identity(out_dir, settings.generation_identity(model_path))
+    warm_symbolic_checks(selected)
     writer = AppendOnlyJsonl(out_dir / ITEMS_FILE)
     try:
         todo = [item for item in selected[settings.start_from :] if str(item["id"]) not in writer.done_keys]
@@ -240,8 +254,8 @@ def evaluate_items(
     summary = summarize(records, model_path, settings)
     if summary["truncation_rate"] > settings.truncation_warn:
         log.warning(
-            "%.1f%% of completions hit max_new_tokens=%d (warning above %.1f%%): truncated reasoning is "
-            "scored wrong; raise max_new_tokens",
+            "%.1f%% of completions hit max_new_tokens=%d (warning above %.1f%%): a truncated completion is "
+            "scored by what it shows so far (rarely right); raise max_new_tokens",
             100 * summary["truncation_rate"],
             settings.max_new_tokens,
             100 * settings.truncation_warn,

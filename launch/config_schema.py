@@ -457,6 +457,7 @@ class CorrectnessRewardSchema(RewardFuncSchema):
     no_answer: float = key(optional=True)
     log_metrics: bool = key(optional=True)
     warmup: bool = key(optional=True)
+    strict: bool = key(optional=True)  # only a marked answer counts (rewards/extract.py)
 
 
 @dataclass

@@ -2,9 +2,10 @@
 
 Public API::
 
-    extract_final_answer(text) -> str | None      # last \\boxed{} outside <think>, ...
+    extract_final_answer(text, strict=False)       # marked answer (last \\boxed{} outside <think>, ...),
+                                                   # else (not strict) a bare answer or the last expression
     parse_gold(gold) -> str | None                 # GSM8K '#### N', MATH \\boxed{}, bare
-    verify(completion, gold) -> bool               # bounded, thread-safe
+    verify(completion, gold, strict=False) -> bool # bounded, thread-safe; sets/lists, choices, text
     verify_answer(pred_answer, gold_answer) -> bool
     verify_detailed(completion, gold) -> VerifyResult(correct, reason, fast_path, ...)
     verify_batch(completions, golds) -> list[VerifyResult]   # symbolic cases in parallel

@@ -3,8 +3,9 @@
 Run as ``python -m rewards._mv_worker``.  Reads one JSON object per line on stdin
 (``{"gold": str, "pred": str, "soft_s": float}``) and answers one per line on the
 original stdout (``{"v": "correct"|"wrong"|"bad_gold"|"timeout"|"error"}``).
-First line written is ``{"ready": true}`` after a first parse; further warm-up
-parses run while idle, or all at once on ``{"op": "warm"}`` (answered ``{"v": "warm"}``).
+First line written is ``{"ready": true}``, once the LaTeX parser has been warmed on
+common answer shapes; ``{"op": "warm"}`` is answered ``{"v": "warm"}`` (kept for callers
+that ask).
 
 Why a separate program: math-verify's own timeouts use ``signal.alarm`` (main
 thread only, whole seconds) and cannot interrupt C-level work such as a huge
@@ -55,6 +56,11 @@ _WARM_PAIRS = [
     ("a, b", "1, 2, 3"),
     ("x \\in [2, 5]", "-2 < x < 3"),
     ("\\frac{x+1}{x-1}", "\\sin^2 x + \\cos^2 x"),
+    ("x \\geq 5", "5 \\leq x"),
+    ("2x+4y-3=0", "y=-\\frac{1}{2}x+\\frac{3}{4}"),
+    ("-2 \\le x \\le 7", "x \\in [-2,7]"),
+    ("\\left[\\begin{array}{cc}1 & 2\\\\3 & 4\\end{array}\\right]", "(-793, 10)"),
+    ("\\frac{\\pi}{2}", "\\frac{1}{2}\\pi"),
 ]
 
 
@@ -110,6 +116,12 @@ def main() -> None:
     signal.signal(signal.SIGALRM, _on_alarm)
     warm = list(_WARM_PAIRS)
     check(*warm.pop(0), 5.0)  # latex2sympy imported, parser built
+    # ANTLR's prediction cache (DFA) starts empty: the first parse of each syntactic shape
+    # costs 10-50 ms (several times that on a busy machine), enough for the first real
+    # checks to miss their deadline.  So a worker reports ready only once warm: the pool
+    # starts (and replaces) workers off the callers' time.
+    while warm:
+        check(*warm.pop(0), 1.0)
     proto.write('{"ready": true}\n')
 
     buf = b""

@@ -60,23 +60,25 @@ class Number:
         return (self.value,)
 
 
+_NEG_SPACE = re.compile(r"\\!\s*")
 _SPACING = re.compile(r"\\[!,;:> ]|\\q?quad\b|~|\\displaystyle\b|\\left\b|\\right\b")
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textrm|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
 _CURRENCY = re.compile(r"\\\$|\$|€|£|¥|₹|\\euro\b|\\pounds\b|\bUSD\b|\bEUR\b|\bGBP\b|\bINR\b|\bRs\.?(?=\s|\d)")
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\circ\b|\\degree\b|\bdegrees?\b")
-_PERCENT = re.compile(r"\\%|%|\bpercent\b|\bper\s+cent\b")
+_PERCENT = re.compile(r"\\%|%|\bpercent(?:age)?\b|\bper\s+cent\b|\bpct\b")
 _UNIT_TAIL = re.compile(
     r"(?:\s+(?:[A-Za-z][A-Za-z.']+|[mgshlLK])(?:\^\{?[23]\}?)?(?:/[A-Za-z]+)?)+$"  # no lone i, e, x
     r"|(?<=\d)(?:cm|mm|km|m|kg|g|mg|lbs?|oz|ft|mi|mph|s|sec|min|hrs?|h|ml|mL|L)(?:\^\{?[23]\}?)?$"
 )
 _ASSIGN = re.compile(r"^\s*[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?\s*(?:=|\\approx|≈)\s*")
 
-_INT = r"(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d+)"
+_INT = r"(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d{0,2}(?: \d{3})+|\d+)"  # 0,111 is no thousands grouping
 _DEC = r"(?:%s(?:\.\d*)?|\.\d+)" % _INT
 _NUM = re.compile(r"([+-]?)(%s)$" % _DEC)
 _SCI_E = re.compile(r"([+-]?)(%s)[eE]([+-]?\d+)$" % _DEC)
 _SCI_TIMES = re.compile(r"([+-]?)(%s)\s*(?:\\times|\\cdot|×|\*|x)\s*10\s*\^\s*\{?\s*([+-]?\d+)\s*\}?$" % _DEC)
 _POW10 = re.compile(r"([+-]?)10\s*\^\s*\{?\s*([+-]?\d+)\s*\}?$")
+_EU = re.compile(r"([+-]?)(\d{1,3}(?:\.\d{3})+),(\d+)")
 _FRAC = re.compile(r"([+-]?)\\[dt]?frac\s*\{\s*([+-]?)\s*(%s)\s*\}\s*\{\s*([+-]?)\s*(%s)\s*\}$" % (_DEC, _DEC))
 _FRAC_SHORT = re.compile(r"([+-]?)\\[dt]?frac\s*(\d)\s*(\d)$")
 _SLASH = re.compile(r"([+-]?)\s*(%s)\s*/\s*([+-]?)\s*(%s)$" % (_DEC, _DEC))
@@ -133,6 +135,7 @@ def _core(s: str) -> tuple[str, bool]:
         if s2 == s:
             break
         s = s2
+    s = _NEG_SPACE.sub("", s)  # 900,\!000,\!000 -> 900,000,000
     s = _SPACING.sub(" ", s)
     s = s.replace("{,}", ",").replace("\\{", "{").replace("\\}", "}")
     s = _CURRENCY.sub(" ", s)
@@ -156,6 +159,9 @@ def parse_number(ans: str) -> Number | None:
     if not s or len(s) > MAX_NUMBER_CHARS:
         return None
     s = re.sub(r"^([+-])\s+", r"\1", s)
+    eu = _EU.fullmatch(s)
+    if eu:  # 1.000,5 (European grouping and decimal comma)
+        s = eu.group(1) + eu.group(2).replace(".", "") + "." + eu.group(3)
     try:
         m = _NUM.match(s)
         if m:

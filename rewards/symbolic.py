@@ -13,8 +13,13 @@ Layers of protection: the worker stops itself with a sub-second ``setitimer``
 (keeps the process warm); the parent kills it at the deadline; the worker has an
 address-space limit (``REWARDS_WORKER_MEM_GIB``, default 4).
 
-The first call in a process waits for the pool to start (~0.5 s, not counted in the
-per-call bound); call :func:`warmup` ahead of time to pay it up front.  If no child
+Workers report ready only once their LaTeX parser is warm, and the pool keeps
+``spares`` warm workers beyond ``n_workers`` (default 1), so neither the first checks
+after start nor the call right after a kill wait for a cold process: a replacement
+starts in a background thread, off every caller's time.  Building a reward function
+(:func:`rewards.trl_rewards.make_correctness_reward`) or calling :func:`warmup` starts
+the pool; a process that does neither pays the start (1-3 s) once, on its first
+symbolic check, which is the one call not held to the bound.  If no child
 process can be started, a daemon thread runs math-verify in-process with a join
 timeout (the call still returns in time unless C code holds the GIL).
 """
@@ -36,6 +41,9 @@ from pathlib import Path
 __all__ = ["SymbolicPool", "get_pool", "symbolic_check", "warmup", "shutdown"]
 
 DEFAULT_WORKERS = int(os.environ.get("REWARDS_SYMBOLIC_WORKERS", "2"))
+#: Warm workers kept beyond ``n_workers``: a call right after a kill takes one at once
+#: instead of waiting for the replacement to start (seconds on a busy machine).
+DEFAULT_SPARES = int(os.environ.get("REWARDS_SYMBOLIC_SPARES", "1"))
 STARTUP_TIMEOUT_S = 30.0
 _PKG_ROOT = str(Path(__file__).resolve().parents[1])
 
@@ -59,6 +67,7 @@ class _Worker:
         )
         self._fd = self.proc.stdout.fileno()
         self._buf = b""
+        self.eof = False
 
     def read_line(self, deadline: float) -> dict | None:
         """Next JSON line, or None on deadline / EOF."""
@@ -71,6 +80,7 @@ class _Worker:
                 return None
             chunk = os.read(self._fd, 65536)
             if not chunk:
+                self.eof = True
                 return None  # EOF: the worker died
             self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
@@ -106,8 +116,9 @@ class _Worker:
 class SymbolicPool:
     """A pool of warm math-verify workers with a per-call deadline."""
 
-    def __init__(self, n_workers: int = DEFAULT_WORKERS, cache_size: int = 4096) -> None:
+    def __init__(self, n_workers: int = DEFAULT_WORKERS, cache_size: int = 4096, spares: int = DEFAULT_SPARES) -> None:
         self.n_workers = max(1, int(n_workers))
+        self.spares = max(0, int(spares))
         self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()  # reuse the warmest worker
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
@@ -139,12 +150,13 @@ class SymbolicPool:
                 self._broken = self._started = True
                 return
             threads = []
-            out: list[_Worker | None] = [None] * self.n_workers
+            total = self.n_workers + self.spares
+            out: list[_Worker | None] = [None] * total
 
             def boot(i: int) -> None:
                 out[i] = self._spawn_ready()
 
-            for i in range(self.n_workers):
+            for i in range(total):
                 t = threading.Thread(target=boot, args=(i,), daemon=True)
                 t.start()
                 threads.append(t)
@@ -234,26 +246,35 @@ class SymbolicPool:
 
     def _check_remote(self, gold: str, pred: str, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
-        try:
-            worker = self._idle.get(timeout=max(timeout_s, 0.0))
-        except queue.Empty:
-            return "timeout"
-        remaining = deadline - time.monotonic()
-        if remaining <= 0.005:
+        for attempt in range(2):  # a worker found dead (killed from outside) costs one retry, not the answer
+            while True:
+                try:
+                    worker = self._idle.get(timeout=max(deadline - time.monotonic(), 0.0))
+                except queue.Empty:
+                    return "timeout"
+                if worker.proc.poll() is None:
+                    break
+                self._replace(worker)  # died while idle: take the next one
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.005:
+                self._idle.put(worker)
+                return "timeout"
+            if not worker.send({"gold": gold, "pred": pred, "soft_s": remaining * 0.8}):
+                self._replace(worker)
+                continue
+            msg = worker.read_line(deadline)
+            if msg is None:
+                died = worker.proc.poll() is not None or worker.eof
+                self._replace(worker)
+                if died and attempt == 0:
+                    continue  # it was already dead (EOF before the deadline): ask another worker
+                return "timeout"
             self._idle.put(worker)
-            return "timeout"
-        if not worker.send({"gold": gold, "pred": pred, "soft_s": remaining * 0.8}):
-            self._replace(worker)
-            return "timeout"
-        msg = worker.read_line(deadline)
-        if msg is None:
-            self._replace(worker)
-            return "timeout"
-        self._idle.put(worker)
-        verdict = msg.get("v")
-        if verdict == "error":
-            return "wrong"
-        return verdict if verdict in ("correct", "wrong", "bad_gold", "timeout") else "wrong"
+            verdict = msg.get("v")
+            if verdict == "error":
+                return "wrong"
+            return verdict if verdict in ("correct", "wrong", "bad_gold", "timeout") else "wrong"
+        return "timeout"
 
 
 def _inprocess_check(gold: str, pred: str, timeout_s: float) -> str:

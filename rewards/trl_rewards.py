@@ -86,6 +86,7 @@ def make_correctness_reward(
     no_answer: float = 0.0,
     log_metrics: bool = True,
     warmup: bool = True,
+    strict: bool = False,
     name: str = "correctness_reward",
 ) -> RewardFunc:
     """1.0 if the final answer verifies against the gold, else 0.0; None for a bad gold.
@@ -94,7 +95,11 @@ def make_correctness_reward(
     gold/ground_truth present).  ``timeout_s``: per-completion bound (default
     :data:`rewards.verify.DEFAULT_TIMEOUT_S`); a timeout scores ``wrong``.
     ``log_metrics``: report batch no-answer/bad-gold/timeout/fast-path rates through
-    TRL's ``log_metric`` kwarg.
+    TRL's ``log_metric`` kwarg.  ``warmup``: start the bounded math-verify workers now
+    (warm, so that no call during training pays for it).  ``strict``: only a marked
+    answer (``\\boxed{}``, ``<answer>``, ``####``, an answer phrase) counts; by default a
+    bare answer or the completion's last expression or number does too (see
+    :mod:`rewards.extract`; the format reward is what rewards the format).
     """
     if warmup:
         from .symbolic import warmup as _warm
@@ -105,7 +110,7 @@ def make_correctness_reward(
         golds = _golds(kwargs, answer_key, len(completions))
         out: list[float | None] = []
         counts = {"no_answer": 0, "bad_gold": 0, "timeout": 0, "fast": 0}
-        results = verify_batch([completion_text(c) for c in completions], golds, timeout_s=timeout_s)
+        results = verify_batch([completion_text(c) for c in completions], golds, timeout_s=timeout_s, strict=strict)
         for res in results:
             counts["fast"] += res.fast_path
             if res.reason in counts:

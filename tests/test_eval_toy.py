@@ -163,8 +163,10 @@ def test_evaluate_counts_truncation_with_tiny_budget(peaky_model_dir, items, tmp
     assert truncated, "a 1-token budget should cut generations off"
     assert summary["truncation_rate"] == len(truncated) / len(records) > 0
     assert all(r["n_tokens"] == 1 for r in records)
-    assert all(r["extracted"] is None and not r["correct"] for r in truncated)
-    assert summary["no_answer_rate"] == 1.0 and summary["accuracy"] == 0.0
+    # a truncated completion is still scored by what it shows (rewards/extract.py: a bare answer or the last
+    # number counts unless the reward is strict); here one token, so no marker and at most one character
+    assert all(r["extracted"] is None or len(r["extracted"]) <= 2 for r in truncated)
+    assert summary["accuracy"] == sum(r["correct"] for r in records) / len(records)
 
 
 def test_evaluate_scores_answers(tiny_model_dir, items, tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ from rewards.extract import MAX_COMPLETION_CHARS, last_boxed, strip_thinking
         ("<think>maybe \\boxed{3}</think> so \\boxed{4}", "4"),
         ("<think>\\boxed{3}</think>", None),
         ("<think>unclosed \\boxed{3}", None),
-        ("<think>a</think>x<think>b \\boxed{1}", None),
+        ("<think>a</think>x<think>b \\boxed{1}", "x"),  # issue 19: the bare visible text is the answer
         ("<think>a</think>\\boxed{9}<think>b \\boxed{1}", "9"),
         ("reasoning \\boxed{1}</think> answer \\boxed{2}", "2"),  # Qwen3: <think> was in the prompt
         ("reasoning \\boxed{1}</think> no answer", None),

@@ -148,7 +148,7 @@ def test_math_verify_alone_breaks_in_threads_but_ours_does_not():
 
 
 def test_stuck_worker_is_killed_and_replaced():
-    pool = SymbolicPool(n_workers=1, cache_size=0)
+    pool = SymbolicPool(n_workers=1, cache_size=0, spares=0)
     try:
         pool.start()
         assert pool.check("2", "\\sqrt{4}", 2.0) == "correct"
@@ -170,7 +170,7 @@ def test_stuck_worker_is_killed_and_replaced():
 
 
 def test_dead_worker_is_replaced():
-    pool = SymbolicPool(n_workers=1, cache_size=0)
+    pool = SymbolicPool(n_workers=1, cache_size=0, spares=0)
     try:
         pool.start()
         (worker,) = list(pool._all)

@@ -226,11 +226,17 @@ def test_verify_batch_matches_single_calls():
         rewards.verify_batch(["a"], [])
 
 
-def test_last_number_fallback_is_opt_in():
+def test_unmarked_answers_count_unless_strict():
+    # issue 19 changed the default: a bare answer or the text's last number is the answer; strict demands a marker
     text = "She makes 9 * 2 = 18 dollars."
-    assert verify_detailed(text, "18").reason == "no_answer"
-    assert verify_detailed(text, "18", last_number_fallback=True).correct
-    assert not verify_detailed("<think>18</think> I think 17", "18", last_number_fallback=True).correct
+    assert verify_detailed(text, "18").correct
+    assert verify("-5", "-5") and not verify("5", "-5")
+    assert verify_detailed(text, "18", strict=True).reason == "no_answer"
+    assert verify_detailed("-5", "-5", strict=True).reason == "no_answer"
+    assert verify_detailed("So \\boxed{18}.", "18", strict=True).correct
+    assert verify_detailed("The answer is 18.", "18", strict=True).correct
+    assert not verify_detailed("<think>18</think> I think 17", "18").correct  # never from inside <think>
+    assert rewards.verify_batch([text, "-5"], ["18", "-5"], strict=True)[0].reason == "no_answer"
 
 
 def test_lone_letters_are_not_units():
