@@ -361,6 +361,7 @@ class SftSchema(SftTrainerArgs):
     max_steps: int = key(ge=1)
     per_device_train_batch_size: int = key(ge=1)
     save_steps: int = key(ge=1)
+    max_rows: int | None = key(ge=1)  # ours: the SFT rows budget (launch/stages.py row_budget; null: every row)
     lora: LoraSchema | None
 
 

@@ -190,25 +190,52 @@ def filter_traces(
     return kept, report
 
 
+def row_budget(cfg: DictConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`sft.max_rows`: at most N of `rows`, the first N of a shuffle seeded by the run seed (kept in their original
+    order), so that trace SFT, re-distillation and KD train on equally many rows; every row when it is null or at
+    least len(rows)."""
+    limit = cfg.sft.get("max_rows")
+    if limit is None or int(limit) >= len(rows):
+        if limit is not None:
+            log.info("sft.max_rows=%s: only %d rows exist, all are used", limit, len(rows))
+        return rows
+    picked = list(range(len(rows)))
+    random.Random(int(cfg.seed)).shuffle(picked)
+    log.info("sft.max_rows=%s: %d of %d rows", limit, int(limit), len(rows))
+    return [rows[i] for i in sorted(picked[: int(limit)])]
+
+
+def sft_settings(cfg: DictConfig) -> dict[str, Any]:
+    """`cfg.sft` as the SFT and KD stages fingerprint it: `max_rows` only when set, so that a config without a row
+    budget keeps the fingerprints it had before the key existed."""
+    settings = _plain(cfg.sft)
+    if settings.get("max_rows") is None:
+        settings.pop("max_rows", None)
+    return settings
+
+
 def sft_examples(
     cfg: DictConfig, data_dir: Path, traces_dir: Path | None
 ) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
-    """The condition's SFT examples in TRL's conversational prompt-completion format, and the trace filters'
-    report (None when no filter ran)."""
+    """The condition's SFT examples in TRL's conversational prompt-completion format (at most `sft.max_rows`), and
+    the trace filters' report (None when no filter ran)."""
     mode = cfg.condition.sft_data
     if mode == "answer_only":
-        return [
-            {
-                "prompt": prompt_messages(p["question"]),
-                "completion": completion_messages(answer_only_completion(p["final_answer"])),
-            }
-            for p in load_split(data_dir, "train")
-        ], None
+        return row_budget(
+            cfg,
+            [
+                {
+                    "prompt": prompt_messages(p["question"]),
+                    "completion": completion_messages(answer_only_completion(p["final_answer"])),
+                }
+                for p in load_split(data_dir, "train")
+            ],
+        ), None
     if mode == "trace":
         if traces_dir is None:
             raise ValueError("condition.sft_data=trace needs the 'teacher' stage before 'sft'")
         traces, report = filter_traces(cfg, read_jsonl(traces_dir / "traces.jsonl"), data_dir)
-        return trace_rows(traces), report
+        return row_budget(cfg, trace_rows(traces)), report
     raise ValueError(f"unknown condition.sft_data {mode!r}; valid: ['answer_only', 'trace']")
 
 
@@ -232,7 +259,7 @@ def stage_sft(cfg: DictConfig, base_path: str, rows: list[dict[str, Any]], sourc
     from sft.train import train_sft
 
     source = sft_source(cfg) if source is None else source
-    fp = fingerprint("sft", base_path, _plain(cfg.sft), _plain(cfg.deepspeed), source, cfg.seed, len(rows))
+    fp = fingerprint("sft", base_path, sft_settings(cfg), _plain(cfg.deepspeed), source, cfg.seed, len(rows))
 
     def build(out: Path) -> dict[str, Any]:
         return train_sft(
@@ -274,7 +301,7 @@ def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict
     """Token-level KD: a fresh student from `base_path` learns the traces and the teacher's token distributions."""
     from sft.kd import train_kd
 
-    kd_cfg = {**_plain(cfg.sft), "kd": {**_plain(cfg.kd), "teacher": teacher_path}}
+    kd_cfg = {**sft_settings(cfg), "kd": {**_plain(cfg.kd), "teacher": teacher_path}}
     fp = fingerprint("kd", base_path, kd_cfg, sft_source(cfg), cfg.seed, len(rows))
 
     def build(out: Path) -> dict[str, Any]:
@@ -377,7 +404,7 @@ def redistill_rows(
 ) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
     """The verified policy traces (exact duplicates dropped; every filter of `cfg.filters` when it is on), plus
     `redistill.mix_teacher` times as many teacher traces (filtered the same way) when that share is > 0; and the
-    filters' report on the policy traces (None when filters are off)."""
+    filters' report on the policy traces (None when filters are off). At most `sft.max_rows` rows."""
     report = None
     if cfg.filters.enabled:
         kept, report = filter_traces(cfg, read_jsonl(policy_traces / "traces.jsonl"), data_dir)
@@ -396,7 +423,7 @@ def redistill_rows(
         teacher = [t for t in filter_traces(cfg, read_jsonl(traces_dir / "traces.jsonl"), data_dir)[0] if t["verified"]]
         random.Random(int(cfg.seed)).shuffle(teacher)
         kept += teacher[: int(share * len(kept))]
-    return trace_rows(kept), report
+    return row_budget(cfg, trace_rows(kept)), report
 
 
 def redistill_source(cfg: DictConfig, policy_traces: Path) -> list[Any]:

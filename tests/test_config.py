@@ -110,7 +110,7 @@ def test_every_sft_key_reaches_sft_config(option, tmp_path):
     from sft.train import _TRAINER_KEYS, build_sft_config
 
     sft = OmegaConf.to_container(compose([f"sft={option}"]).sft, resolve=True)
-    assert set(sft) - set(_TRAINER_KEYS) <= {"name", "lora", "mode"}
+    assert set(sft) - set(_TRAINER_KEYS) <= {"name", "lora", "mode", "max_rows"}  # max_rows: launch/stages.py
     args = build_sft_config(sft, tmp_path, "none", seed=3, use_cpu=True)
     for key in set(sft) & set(_TRAINER_KEYS):
         assert getattr(args, key) == sft[key], key
