@@ -89,12 +89,68 @@ def load_split(data_dir: Path, split: str) -> list[dict[str, Any]]:
 
 
 # ---- base ------------------------------------------------------------------------------------------
+# model.pretrain keys of the worked solutions in the toy base's corpus; out of the base fingerprint while
+# n_solutions is 0, so a corpus without solutions keeps the base it always had.
+SOLUTION_KEYS = ("n_solutions", "solution_styles", "slip_share", "skip_share")
+# How a web page ends a worked solution (model.pretrain.solution_styles).
+SOLUTION_ENDINGS = {
+    "answer_is": "The answer is {answer}.",
+    "hashes": "#### {answer}",
+    "boxed": "\\boxed{{{answer}}}",
+}
+# How it introduces the question and the solution (drawn per document).
+_SOLUTION_FRAMES = (
+    ("Question: {q}\nAnswer:\n", ""),
+    ("Q: {q}\nA: ", ""),
+    ("{q}\nSolution:\n", ""),
+    ("Problem: {q}\n", "Let's work it out step by step.\n"),
+    ("{q}\n", ""),
+)
+
+
+def model_settings(cfg: DictConfig) -> dict[str, Any]:
+    """`cfg.model` as the base stage fingerprints it: the worked-solution keys only when `n_solutions` > 0."""
+    model = _plain(cfg.model)
+    pre = model.get("pretrain")
+    if pre and not pre.get("n_solutions"):
+        model["pretrain"] = {k: v for k, v in pre.items() if k not in SOLUTION_KEYS}
+    return model
+
+
+def worked_solutions(pre: Mapping[str, Any], train: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """`pre.n_solutions` training problems (a seeded sample of the train split, so never a held-out one) written as
+    web-like worked solutions: the program teacher's steps (sentences or bare equations, either operand order),
+    a `slip_share` with one arithmetic slip (a wrong answer), a `skip_share` with two operations in one line, and
+    an ending taken in turn from `solution_styles` ("The answer is N.", "#### N", `\\boxed{N}`)."""
+    from sft.teachers.program import ProgramTeacher, foldable_steps, write_trace
+
+    n = min(int(pre["n_solutions"]), len(train))
+    styles = list(pre["solution_styles"])
+    rng = random.Random("pretrain-solutions")
+    docs = []
+    for index, problem in enumerate(rng.sample(train, n)):
+        path = rng.randrange(4)
+        fold = None
+        if rng.random() < float(pre["skip_share"]) and foldable_steps(problem):
+            fold = rng.choice(foldable_steps(problem))
+        trace, answer = write_trace(problem, path, fold_step=fold)
+        if rng.random() < float(pre["slip_share"]):
+            trace, answer = ProgramTeacher._slipped(problem, path, rng, fold) or (trace, answer)
+        steps = trace.split("<think>\n", 1)[1].split("\n</think>", 1)[0]
+        head, lead = rng.choice(_SOLUTION_FRAMES)
+        ending = SOLUTION_ENDINGS[styles[index % len(styles)]].format(answer=answer)
+        docs.append({"text": head.format(q=problem["question"]) + lead + steps + "\n" + ending})
+    return docs
+
+
 def _pretrain_rows(cfg: DictConfig, world: ToyWorld, train: list[dict[str, Any]]) -> list[dict[str, str]]:
     pre = cfg.model.pretrain
     facts = world.arithmetic_facts(int(pre.n_facts), seed=0)
     per = int(pre.facts_per_doc)
     rows = [{"text": "\n".join(facts[i : i + per])} for i in range(0, len(facts), per)]
     rows += [{"text": p["question"]} for p in train[: int(pre.n_statements)]]
+    if pre.get("n_solutions"):
+        rows += worked_solutions(_plain(pre), train)
     random.Random(0).shuffle(rows)
     return rows
 
@@ -106,7 +162,7 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
     from sft.tiny_model import build_tiny_model, build_tokenizer, toy_tokenizer_corpus
     from sft.train import train_sft
 
-    fp = fingerprint("base", _plain(cfg.data), _plain(cfg.model))
+    fp = fingerprint("base", _plain(cfg.data), model_settings(cfg))
 
     def build(out: Path) -> dict[str, Any]:
         train = load_split(data_dir, "train")

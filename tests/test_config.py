@@ -12,6 +12,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from launch import stages
 from launch.config_check import CONF_DIR, ConfigError, compose, group_options
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,7 +140,8 @@ def test_tiny_model_conf_keys_are_used():
         known = hasattr(defaults, key) or key in (defaults.rope_parameters or {})
         assert known, f"model.arch.{key} is not a Qwen3Config field"
         assert getattr(built, key, None) == value or (built.rope_parameters or {}).get(key) == value, key
-    assert set(model["pretrain"]) - set(_TRAINER_KEYS) <= {"n_facts", "facts_per_doc", "n_statements", "threads"}
+    ours = {"n_facts", "facts_per_doc", "n_statements", "threads", *stages.SOLUTION_KEYS}  # launch/stages.py
+    assert set(model["pretrain"]) - set(_TRAINER_KEYS) <= ours
 
 
 @pytest.mark.parametrize("option", [o for o in group_options("model") if o != "tiny"])
