@@ -40,7 +40,8 @@ format: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-# The five-condition comparison on the toy world (3 seeds, 2 jobs at a time): outputs/sweep/multirun/results.md.
+# The six-condition comparison on the toy world plus the untrained base (3 seeds, 2 jobs at a time):
+# outputs/sweep/multirun/results.md.
 # A failed job stops the multirun with its error; the table of the runs that finished is still written.
 SWEEP_DIR ?= outputs/sweep/multirun
 sweep: install
