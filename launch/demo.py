@@ -190,6 +190,8 @@ def plot_results(table: dict[str, Any], png: Path, curves: dict[str, list[tuple[
         for name, points in curves.items():
             steps, rates = zip(*points, strict=True)
             curve_ax.plot(steps, [100 * r for r in rates], marker=".", label=name)
+        top = max(100 * r for points in curves.values() for _, r in points)
+        curve_ax.set_ylim(0, max(5.0, 1.15 * top))
         curve_ax.set_xlabel("GRPO step")
         curve_ax.set_ylabel("training pass rate (%)")
         curve_ax.set_title("GRPO training pass rate")
