@@ -11,7 +11,7 @@ TORCH_PIP_ARGS ?=
 # `make LOCK= ...` installs from the version ranges of setup.cfg instead. `make lock` rewrites it from .venv.
 LOCK ?= requirements.lock
 
-.PHONY: demo test lint format install lock sweep study bench clean-outputs
+.PHONY: demo test lint format install lock sweep study matched bench clean-outputs
 
 $(VENV)/.installed: setup.cfg setup.py $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,8 @@ format: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-# The five-condition comparison on the toy world (3 seeds, 2 jobs at a time): outputs/sweep/multirun/results.md.
+# The six-condition comparison on the toy world plus the untrained base (3 seeds, 2 jobs at a time):
+# outputs/sweep/multirun/results.md.
 # A failed job stops the multirun with its error; the table of the runs that finished is still written.
 SWEEP_DIR ?= outputs/sweep/multirun
 sweep: install
@@ -51,6 +52,12 @@ sweep: install
 STUDY_DIR ?= outputs/skip_steps/multirun
 study: install
 	$(PY) -m launch.pipeline -m +sweep=skip_steps $(ARGS) || { $(PY) -m launch.sweep_report $(STUDY_DIR); exit 1; }
+
+# Data-matched comparison (issue 16): trace_sft, redistill and kd at sft.max_rows=1000 each, base for reference,
+# 3 seeds: outputs/matched/multirun/results.md.
+MATCHED_DIR ?= outputs/matched/multirun
+matched: install
+	$(PY) -m launch.pipeline -m +sweep=matched $(ARGS) || { $(PY) -m launch.sweep_report $(MATCHED_DIR); exit 1; }
 
 bench: install
 	for b in sft rewards eval grpo teacher; do $(PY) -m bench.$$b || exit 1; done

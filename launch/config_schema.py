@@ -59,6 +59,7 @@ REWARD_AGGREGATIONS = ("sum_then_normalize", "normalize_then_sum")  # trl.GRPOCo
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 REPORT_TO = ("none", "wandb", "tensorboard")
 SFT_DATA = ("trace", "answer_only")
+SOLUTION_STYLES = ("answer_is", "hashes", "boxed")  # launch/stages.py SOLUTION_ENDINGS
 TRAJECTORIES = ("deepseek", "gemini")
 DEVICE = (r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:<index> or mps")
 URL = (r"https?://\S+", "an http(s) URL such as http://127.0.0.1:8000/v1")
@@ -200,6 +201,10 @@ class PretrainSchema(SftTrainerArgs):
     n_facts: int = key(ge=1)
     facts_per_doc: int = key(ge=1)
     n_statements: int = key(ge=0)
+    n_solutions: int = key(ge=0)  # worked solutions of training problems (launch/stages.py worked_solutions)
+    solution_styles: list[str] = key(min_items=1, choices=SOLUTION_STYLES)
+    slip_share: float = key(ge=0, le=1)
+    skip_share: float = key(ge=0, le=1)
     threads: int = key(ge=1)
     max_steps: int = key(ge=1)
 
@@ -361,6 +366,7 @@ class SftSchema(SftTrainerArgs):
     max_steps: int = key(ge=1)
     per_device_train_batch_size: int = key(ge=1)
     save_steps: int = key(ge=1)
+    max_rows: int | None = key(ge=1)  # ours: the SFT rows budget (launch/stages.py row_budget; null: every row)
     lora: LoraSchema | None
 
 

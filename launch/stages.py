@@ -89,12 +89,68 @@ def load_split(data_dir: Path, split: str) -> list[dict[str, Any]]:
 
 
 # ---- base ------------------------------------------------------------------------------------------
+# model.pretrain keys of the worked solutions in the toy base's corpus; out of the base fingerprint while
+# n_solutions is 0, so a corpus without solutions keeps the base it always had.
+SOLUTION_KEYS = ("n_solutions", "solution_styles", "slip_share", "skip_share")
+# How a web page ends a worked solution (model.pretrain.solution_styles).
+SOLUTION_ENDINGS = {
+    "answer_is": "The answer is {answer}.",
+    "hashes": "#### {answer}",
+    "boxed": "\\boxed{{{answer}}}",
+}
+# How it introduces the question and the solution (drawn per document).
+_SOLUTION_FRAMES = (
+    ("Question: {q}\nAnswer:\n", ""),
+    ("Q: {q}\nA: ", ""),
+    ("{q}\nSolution:\n", ""),
+    ("Problem: {q}\n", "Let's work it out step by step.\n"),
+    ("{q}\n", ""),
+)
+
+
+def model_settings(cfg: DictConfig) -> dict[str, Any]:
+    """`cfg.model` as the base stage fingerprints it: the worked-solution keys only when `n_solutions` > 0."""
+    model = _plain(cfg.model)
+    pre = model.get("pretrain")
+    if pre and not pre.get("n_solutions"):
+        model["pretrain"] = {k: v for k, v in pre.items() if k not in SOLUTION_KEYS}
+    return model
+
+
+def worked_solutions(pre: Mapping[str, Any], train: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """`pre.n_solutions` training problems (a seeded sample of the train split, so never a held-out one) written as
+    web-like worked solutions: the program teacher's steps (sentences or bare equations, either operand order),
+    a `slip_share` with one arithmetic slip (a wrong answer), a `skip_share` with two operations in one line, and
+    an ending taken in turn from `solution_styles` ("The answer is N.", "#### N", `\\boxed{N}`)."""
+    from sft.teachers.program import ProgramTeacher, foldable_steps, write_trace
+
+    n = min(int(pre["n_solutions"]), len(train))
+    styles = list(pre["solution_styles"])
+    rng = random.Random("pretrain-solutions")
+    docs = []
+    for index, problem in enumerate(rng.sample(train, n)):
+        path = rng.randrange(4)
+        fold = None
+        if rng.random() < float(pre["skip_share"]) and foldable_steps(problem):
+            fold = rng.choice(foldable_steps(problem))
+        trace, answer = write_trace(problem, path, fold_step=fold)
+        if rng.random() < float(pre["slip_share"]):
+            trace, answer = ProgramTeacher._slipped(problem, path, rng, fold) or (trace, answer)
+        steps = trace.split("<think>\n", 1)[1].split("\n</think>", 1)[0]
+        head, lead = rng.choice(_SOLUTION_FRAMES)
+        ending = SOLUTION_ENDINGS[styles[index % len(styles)]].format(answer=answer)
+        docs.append({"text": head.format(q=problem["question"]) + lead + steps + "\n" + ending})
+    return docs
+
+
 def _pretrain_rows(cfg: DictConfig, world: ToyWorld, train: list[dict[str, Any]]) -> list[dict[str, str]]:
     pre = cfg.model.pretrain
     facts = world.arithmetic_facts(int(pre.n_facts), seed=0)
     per = int(pre.facts_per_doc)
     rows = [{"text": "\n".join(facts[i : i + per])} for i in range(0, len(facts), per)]
     rows += [{"text": p["question"]} for p in train[: int(pre.n_statements)]]
+    if pre.get("n_solutions"):
+        rows += worked_solutions(_plain(pre), train)
     random.Random(0).shuffle(rows)
     return rows
 
@@ -106,7 +162,7 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
     from sft.tiny_model import build_tiny_model, build_tokenizer, toy_tokenizer_corpus
     from sft.train import train_sft
 
-    fp = fingerprint("base", _plain(cfg.data), _plain(cfg.model))
+    fp = fingerprint("base", _plain(cfg.data), model_settings(cfg))
 
     def build(out: Path) -> dict[str, Any]:
         train = load_split(data_dir, "train")
@@ -190,25 +246,52 @@ def filter_traces(
     return kept, report
 
 
+def row_budget(cfg: DictConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`sft.max_rows`: at most N of `rows`, the first N of a shuffle seeded by the run seed (kept in their original
+    order), so that trace SFT, re-distillation and KD train on equally many rows; every row when it is null or at
+    least len(rows)."""
+    limit = cfg.sft.get("max_rows")
+    if limit is None or int(limit) >= len(rows):
+        if limit is not None:
+            log.info("sft.max_rows=%s: only %d rows exist, all are used", limit, len(rows))
+        return rows
+    picked = list(range(len(rows)))
+    random.Random(int(cfg.seed)).shuffle(picked)
+    log.info("sft.max_rows=%s: %d of %d rows", limit, int(limit), len(rows))
+    return [rows[i] for i in sorted(picked[: int(limit)])]
+
+
+def sft_settings(cfg: DictConfig) -> dict[str, Any]:
+    """`cfg.sft` as the SFT and KD stages fingerprint it: `max_rows` only when set, so that a config without a row
+    budget keeps the fingerprints it had before the key existed."""
+    settings = _plain(cfg.sft)
+    if settings.get("max_rows") is None:
+        settings.pop("max_rows", None)
+    return settings
+
+
 def sft_examples(
     cfg: DictConfig, data_dir: Path, traces_dir: Path | None
 ) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
-    """The condition's SFT examples in TRL's conversational prompt-completion format, and the trace filters'
-    report (None when no filter ran)."""
+    """The condition's SFT examples in TRL's conversational prompt-completion format (at most `sft.max_rows`), and
+    the trace filters' report (None when no filter ran)."""
     mode = cfg.condition.sft_data
     if mode == "answer_only":
-        return [
-            {
-                "prompt": prompt_messages(p["question"]),
-                "completion": completion_messages(answer_only_completion(p["final_answer"])),
-            }
-            for p in load_split(data_dir, "train")
-        ], None
+        return row_budget(
+            cfg,
+            [
+                {
+                    "prompt": prompt_messages(p["question"]),
+                    "completion": completion_messages(answer_only_completion(p["final_answer"])),
+                }
+                for p in load_split(data_dir, "train")
+            ],
+        ), None
     if mode == "trace":
         if traces_dir is None:
             raise ValueError("condition.sft_data=trace needs the 'teacher' stage before 'sft'")
         traces, report = filter_traces(cfg, read_jsonl(traces_dir / "traces.jsonl"), data_dir)
-        return trace_rows(traces), report
+        return row_budget(cfg, trace_rows(traces)), report
     raise ValueError(f"unknown condition.sft_data {mode!r}; valid: ['answer_only', 'trace']")
 
 
@@ -232,7 +315,7 @@ def stage_sft(cfg: DictConfig, base_path: str, rows: list[dict[str, Any]], sourc
     from sft.train import train_sft
 
     source = sft_source(cfg) if source is None else source
-    fp = fingerprint("sft", base_path, _plain(cfg.sft), _plain(cfg.deepspeed), source, cfg.seed, len(rows))
+    fp = fingerprint("sft", base_path, sft_settings(cfg), _plain(cfg.deepspeed), source, cfg.seed, len(rows))
 
     def build(out: Path) -> dict[str, Any]:
         return train_sft(
@@ -274,7 +357,7 @@ def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict
     """Token-level KD: a fresh student from `base_path` learns the traces and the teacher's token distributions."""
     from sft.kd import train_kd
 
-    kd_cfg = {**_plain(cfg.sft), "kd": {**_plain(cfg.kd), "teacher": teacher_path}}
+    kd_cfg = {**sft_settings(cfg), "kd": {**_plain(cfg.kd), "teacher": teacher_path}}
     fp = fingerprint("kd", base_path, kd_cfg, sft_source(cfg), cfg.seed, len(rows))
 
     def build(out: Path) -> dict[str, Any]:
@@ -377,7 +460,7 @@ def redistill_rows(
 ) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
     """The verified policy traces (exact duplicates dropped; every filter of `cfg.filters` when it is on), plus
     `redistill.mix_teacher` times as many teacher traces (filtered the same way) when that share is > 0; and the
-    filters' report on the policy traces (None when filters are off)."""
+    filters' report on the policy traces (None when filters are off). At most `sft.max_rows` rows."""
     report = None
     if cfg.filters.enabled:
         kept, report = filter_traces(cfg, read_jsonl(policy_traces / "traces.jsonl"), data_dir)
@@ -396,7 +479,7 @@ def redistill_rows(
         teacher = [t for t in filter_traces(cfg, read_jsonl(traces_dir / "traces.jsonl"), data_dir)[0] if t["verified"]]
         random.Random(int(cfg.seed)).shuffle(teacher)
         kept += teacher[: int(share * len(kept))]
-    return trace_rows(kept), report
+    return row_budget(cfg, trace_rows(kept)), report
 
 
 def redistill_source(cfg: DictConfig, policy_traces: Path) -> list[Any]:

@@ -20,7 +20,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-ORDER = ("answer_only_sft", "trace_sft", "redistill", "grpo", "sft_grpo", "sft_control", "kd")
+ORDER = ("base", "answer_only_sft", "trace_sft", "redistill", "grpo", "sft_grpo", "sft_control", "kd")
 
 
 def config_fingerprint(cfg: DictConfig | dict[str, Any]) -> str:

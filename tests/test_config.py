@@ -12,6 +12,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from launch import stages
 from launch.config_check import CONF_DIR, ConfigError, compose, group_options
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,7 +111,7 @@ def test_every_sft_key_reaches_sft_config(option, tmp_path):
     from sft.train import _TRAINER_KEYS, build_sft_config
 
     sft = OmegaConf.to_container(compose([f"sft={option}"]).sft, resolve=True)
-    assert set(sft) - set(_TRAINER_KEYS) <= {"name", "lora", "mode"}
+    assert set(sft) - set(_TRAINER_KEYS) <= {"name", "lora", "mode", "max_rows"}  # max_rows: launch/stages.py
     args = build_sft_config(sft, tmp_path, "none", seed=3, use_cpu=True)
     for key in set(sft) & set(_TRAINER_KEYS):
         assert getattr(args, key) == sft[key], key
@@ -139,7 +140,8 @@ def test_tiny_model_conf_keys_are_used():
         known = hasattr(defaults, key) or key in (defaults.rope_parameters or {})
         assert known, f"model.arch.{key} is not a Qwen3Config field"
         assert getattr(built, key, None) == value or (built.rope_parameters or {}).get(key) == value, key
-    assert set(model["pretrain"]) - set(_TRAINER_KEYS) <= {"n_facts", "facts_per_doc", "n_statements", "threads"}
+    ours = {"n_facts", "facts_per_doc", "n_statements", "threads", *stages.SOLUTION_KEYS}  # launch/stages.py
+    assert set(model["pretrain"]) - set(_TRAINER_KEYS) <= ours
 
 
 @pytest.mark.parametrize("option", [o for o in group_options("model") if o != "tiny"])

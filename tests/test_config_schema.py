@@ -146,7 +146,7 @@ def test_schema_keys_mirror_the_code_that_reads_them():
     from sft.train import _TRAINER_KEYS
 
     assert _field_names(schema.DataSchema) - {"name"} == _field_names(ToyWorldConfig)
-    assert _field_names(schema.SftSchema) - {"name", "lora"} == set(_TRAINER_KEYS)
+    assert _field_names(schema.SftSchema) - {"name", "lora", "max_rows"} == set(_TRAINER_KEYS)  # max_rows: stages.py
     assert _field_names(schema.SftTrainerArgs) == set(_TRAINER_KEYS)
     assert _field_names(schema.RlSchema) == set(TRAINER_KEYS) | set(OUR_KEYS)
     assert _field_names(schema.EvalSchema) == set(FIELDS)

@@ -175,3 +175,25 @@ def test_quick_sweep_runs_as_one_hydra_multirun_and_writes_the_table(tmp_path):
         a = json.loads((tmp_path / "sweep" / "trace_sft" / f"seed{seed}" / "summary.json").read_text())
         b = json.loads((tmp_path / "sweep" / "sft_grpo" / f"seed{seed}" / "summary.json").read_text())
         assert a["sft_steps"] == b["sft_steps"] == 2 and b["rl_path"] == b["model_path"]
+
+
+def test_base_is_a_row_first_like_any_condition(tmp_path):
+    """The untrained start model (condition base: no training stage, so no train seconds) heads the table."""
+    sweep = tmp_path / "multirun"
+    _job(sweep, tmp_path, "trace_sft", 0, 0.3)
+    cfg = OmegaConf.create(
+        {
+            "output_root": str(tmp_path),
+            "run_name": "s",
+            "seed": 0,
+            "condition": {"name": "base"},
+            "data": {"name": "toy"},
+        }
+    )
+    (sweep / "base" / "seed0" / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, sweep / "base" / "seed0" / ".hydra" / "config.yaml")
+    summary = {"accuracy": 0.02, "n_eval": 50, "config_fingerprint": config_fingerprint(cfg), "wall_seconds": 5.0}
+    write_summary(tmp_path / "s" / "base" / "seed0", "run", summary)
+    results = write_report(sweep)
+    assert list(results["conditions"]) == ["base", "trace_sft"] and results["missing"] == []
+    assert "| base | 2.0 ± 0.0 | 1 | 2.0 | — | — | 5 |" in (sweep / "results.md").read_text()
