@@ -65,6 +65,9 @@ class Stage:
 # ---- the steps: call the builder, move paths along, record what the run summary reports ----------------------
 def _data(ctx: RunContext) -> None:
     ctx.data_dir = stages.stage_data(ctx.cfg)
+    report = (read_summary(ctx.data_dir) or {}).get("filter_report")
+    if report:  # a real source: rows read, dropped without an answer, dropped by decontamination, kept
+        ctx.result["data_report"] = report
 
 
 def _base(ctx: RunContext) -> None:
@@ -191,7 +194,14 @@ STAGES: dict[str, Stage] = {
             doc="the start model: a hub model, or the toy base pretrained once",
             check=stages.check_base,
         ),
-        Stage("teacher", _teacher, ("traces_dir",), _needs("data_dir"), doc="teacher traces of the training problems"),
+        Stage(
+            "teacher",
+            _teacher,
+            ("traces_dir",),
+            _needs("data_dir"),
+            doc="teacher traces of the training problems",
+            check=stages.check_teacher,
+        ),
         Stage(
             "sft",
             _sft,

@@ -166,6 +166,18 @@ def teacher_budget(teacher_cfg: Mapping[str, Any]) -> int | None:
     return limit
 
 
+def check_teacher(cfg: DictConfig) -> None:
+    """The program teacher writes traces from the toy world's structured solutions: real data needs another teacher
+    (ConfigError naming them)."""
+    from sft.teachers.base import backend_name
+
+    if cfg.data.name != "toy" and backend_name(_plain(cfg.teacher)) == "program":
+        raise ConfigError(
+            f"teacher=program writes traces from the toy world's structured solutions, which data={cfg.data.name} "
+            "does not have; valid: teacher=hf, vllm, openai, multi or a dataset teacher (dataset_s1k, ...)"
+        )
+
+
 def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
     """Teacher traces for every training problem: append-only JSONL that a re-run resumes."""
     from tqdm.auto import tqdm

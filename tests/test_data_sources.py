@@ -130,6 +130,10 @@ def test_a_missing_column_in_a_gsm8k_file_is_refused_before_training(tmp_path):
     [
         (["data=gsm8k"], "data=gsm8k needs a pretrained student, but model.name_or_path is null"),
         (["data=hf", "model.name_or_path=x"], "data=hf: the train split has no source; set data.path="),
+        (
+            ["condition=trace_sft", "data=gsm8k", "model.name_or_path=x"],
+            "teacher=program writes traces from the toy world's structured solutions, which data=gsm8k does not have",
+        ),
         (["eval.benchmarks=[gsm8k,gsm9k]"], "eval.benchmarks[1]='gsm9k': must be one of ['arc_challenge', 'gsm8k',"),
         (["eval.max_new_tokens=0"], "eval.max_new_tokens=0: must be an integer >= 1 or null"),
         (["eval.max_new_tokens=many"], "eval.max_new_tokens='many': must be an integer >= 1 or null"),
@@ -139,7 +143,8 @@ def test_a_missing_column_in_a_gsm8k_file_is_refused_before_training(tmp_path):
 )
 def test_bad_inputs_are_refused_before_anything_runs(overrides, expected, tmp_path):
     with pytest.raises(ConfigError) as error:
-        plan_stages(compose(["condition=answer_only_sft", f"output_root={tmp_path}", *overrides]))
+        condition = [] if any(o.startswith("condition=") for o in overrides) else ["condition=answer_only_sft"]
+        plan_stages(compose([*condition, f"output_root={tmp_path}", *overrides]))
     assert expected in str(error.value) and "\n" not in str(error.value)
     assert not (tmp_path / "shared").exists()
 
