@@ -67,8 +67,10 @@ def report_to(cfg: DictConfig) -> str:
 # ---- data ------------------------------------------------------------------------------------------
 def stage_data(cfg: DictConfig) -> Path:
     """Train and held-out test problems of `data.name` (the toy world, or a real source: data/sources.py), written
-    once (atomically, with checksums) and cached; a real source's summary counts every problem it dropped."""
-    fp = fingerprint("data", _plain(cfg.data))
+    once (atomically, with checksums) and cached; a real source's summary counts every problem it dropped. A local
+    file's content is part of the fingerprint (an edited file is read again)."""
+    files = [_file_digest(cfg.data.get(f"{s}_path")) for s in ("train", "test")] if cfg.data.name != "toy" else []
+    fp = fingerprint("data", _plain(cfg.data), *files)
     out = shared_dir(cfg, "data", fp)
 
     def build(out: Path) -> dict[str, Any]:
@@ -90,6 +92,19 @@ def stage_data(cfg: DictConfig) -> Path:
 
     run_stage("data", out, fp, build, complete=intact)
     return out
+
+
+def _file_digest(path: str | None) -> str | None:
+    """sha256 of a local data file (None for no file; a folder by its path alone)."""
+    if path is None or not Path(path).expanduser().is_file():
+        return None
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(Path(path).expanduser(), "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def check_data(cfg: DictConfig) -> None:

@@ -188,6 +188,13 @@ def test_answer_only_sft_on_gsm8k_files_runs_every_stage(tmp_path, tiny_model_di
     assert data["source"] == "gsm8k" and data["filter_report"]["train"]["decontam"] == 2
     written = json.loads((out / "default" / "answer_only_sft" / "seed0" / "summary.json").read_text())
     assert written["n_eval"] == 4 and written["model_path"] == result["model_path"] != tiny_model_dir
+    assert result["data_report"] == data["filter_report"]
+    from launch.stages import stage_data
+
+    first = stage_data(cfg)
+    with open(test_path, "a", encoding="utf-8") as handle:  # an edited local file is read again
+        handle.write(json.dumps({"question": "What is 20 plus 22?", "answer": "#### 42"}) + "\n")
+    assert stage_data(cfg) != first and len((stage_data(cfg) / "test.jsonl").read_text().splitlines()) == 5
 
 
 @pytest.mark.slow
