@@ -247,3 +247,43 @@ def test_eval_greedy_runs_in_the_pipeline_at_the_test_splits_budget(tmp_path, ti
     from launch.stages import benchmark_preset
 
     assert result["n_eval"] == 3 and summary["max_new_tokens"] == benchmark_preset("tinygsm")["max_new_tokens"]
+
+
+def test_each_source_asks_the_hub_for_its_own_splits_and_fails_in_one_line(monkeypatch):
+    """The hub path, without network: `datasets.load_dataset` replaced by a recorder."""
+    import datasets
+
+    from data.sources import read_split
+
+    asked = []
+
+    def fake_load(hub_id, config, split):
+        asked.append((hub_id, config, split))
+        return [{"question": "q", "answer": "#### 1"}]
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    for name, extra in (
+        ("gsm8k", {}),
+        ("math", {}),
+        ("hf", {"path": "org/set", "config": "main", "test_split": "dev"}),
+    ):
+        for split in ("train", "test"):
+            read_split(_source(name, **extra), split)
+    assert asked == [
+        ("openai/gsm8k", "main", "train"),
+        ("openai/gsm8k", "main", "test"),
+        ("DigitalLearningGmbH/MATH-lighteval", "default", "train"),
+        ("HuggingFaceH4/MATH-500", None, "test"),
+        ("org/set", "main", "train"),
+        ("org/set", "main", "dev"),
+    ]
+
+    def offline(hub_id, config, split):
+        raise ConnectionError("no network\nsecond line")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(RuntimeError) as error:
+        read_split(_source("gsm8k"), "train")
+    message = str(error.value)
+    assert "data=gsm8k (train split): could not load 'openai/gsm8k'" in message and "data.train_path=" in message
+    assert "\n" not in message
