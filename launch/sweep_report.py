@@ -57,7 +57,7 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
         run = Path(cfg.output_root) / str(cfg.run_name) / str(cfg.condition.name) / f"seed{cfg.seed}"
         summary = read_summary(run)
         listed = list(OmegaConf.select(cfg, "eval.benchmarks") or [])
-        held_out = f"{cfg.data.name} held-out (n={cfg.data.get('n_test', '?')})"
+        held_out = f"{cfg.data.name} held-out (n={cfg.data.get('n_test', '?') or 'all'})"
         benchmark = benchmark or (f"{', '.join(listed)} (accuracy: {listed[0]})" if listed else held_out)
         if not summary or "accuracy" not in summary or summary.get("config_fingerprint") != config_fingerprint(cfg):
             missing.append(
