@@ -398,22 +398,28 @@ def read_local_rows(path: str | Path, split: str = "test") -> list[dict[str, Any
     raise ValueError(f"unsupported benchmark file type {suffix!r} for {p}; use .jsonl, .json or .parquet")
 
 
-def _read_hub_rows(spec: BenchmarkSpec) -> list[dict[str, Any]]:
+def read_hub_rows(
+    hub_id: str, hub_config: str | None, split: str, what: str, local_option: str = "path="
+) -> list[dict[str, Any]]:
+    """Raw rows of one split of a hub dataset (or its local cache); RuntimeError in one line naming `what` (e.g.
+    ``benchmark 'gsm8k'``) and the local-file option (`local_option`) when it cannot be loaded."""
     import datasets
 
     try:
-        loaded = datasets.load_dataset(spec.hub_id, spec.hub_config, split=spec.split)
+        loaded = datasets.load_dataset(hub_id, hub_config, split=split)
     except Exception as err:  # offline / not cached / unreachable: one clear line, cause chained
         cause = (str(err).splitlines() or [""])[0][:200]
-        config = (
-            f" (config {spec.hub_config!r}, split {spec.split!r})" if spec.hub_config else f" (split {spec.split!r})"
-        )
+        config = f" (config {hub_config!r}, split {split!r})" if hub_config else f" (split {split!r})"
         raise RuntimeError(
-            f"benchmark {spec.name!r}: could not load {spec.hub_id!r}{config} from the Hugging Face hub "
-            f"and it is not in the local cache; pass path= to a local copy "
+            f"{what}: could not load {hub_id!r}{config} from the Hugging Face hub "
+            f"and it is not in the local cache; pass {local_option} to a local copy "
             f"(.jsonl/.json/.parquet or a save_to_disk folder) [{type(err).__name__}: {cause}]"
         ) from err
     return [dict(row) for row in loaded]
+
+
+def _read_hub_rows(spec: BenchmarkSpec) -> list[dict[str, Any]]:
+    return read_hub_rows(str(spec.hub_id), spec.hub_config, spec.split, f"benchmark {spec.name!r}")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -83,6 +83,9 @@ class EvalSettings:
 
 
 FIELDS = tuple(EvalSettings.__dataclass_fields__)
+# Keys of an eval config that only the pipeline's eval stage reads (which benchmarks, their local copies); one
+# evaluation's settings ignore them.
+PIPELINE_KEYS = ("benchmarks", "benchmark_paths")
 
 
 def _int(key: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:
@@ -114,7 +117,7 @@ def _unit(key: str, value: Any, low_open: bool = True) -> float:
 
 def settings_from(cfg: Mapping[str, Any]) -> EvalSettings:
     """Validated settings from an eval config mapping; unknown keys and bad values raise ValueError."""
-    cfg = dict(cfg)
+    cfg = {k: v for k, v in cfg.items() if k not in PIPELINE_KEYS}
     unknown = sorted(k for k in cfg if k not in FIELDS)
     if unknown:
         raise ValueError(f"unknown eval config keys {unknown}; valid keys: {sorted(FIELDS)}")

@@ -59,11 +59,15 @@ class Stage:
     needs: Callable[[DictConfig], tuple[str, ...]]
     threads: Callable[[DictConfig], int] = lambda cfg: int(cfg.threads)  # torch threads while it runs
     doc: str = ""
+    check: Callable[[DictConfig], None] = lambda cfg: None  # ConfigError, at plan time, for a config it cannot run
 
 
 # ---- the steps: call the builder, move paths along, record what the run summary reports ----------------------
 def _data(ctx: RunContext) -> None:
     ctx.data_dir = stages.stage_data(ctx.cfg)
+    report = (read_summary(ctx.data_dir) or {}).get("filter_report")
+    if report:  # a real source: rows read, dropped without an answer, dropped by decontamination, kept
+        ctx.result["data_report"] = report
 
 
 def _base(ctx: RunContext) -> None:
@@ -153,9 +157,20 @@ def _eval_round(ctx: RunContext) -> None:
     ctx.rounds[-1]["accuracy"] = stages.stage_eval(ctx.cfg, ctx.model_path, ctx.data_dir, name=name)["accuracy"]
 
 
+BENCHMARK_KEYS = ("accuracy", "n_eval", "ci_low", "ci_high", "truncation_rate", "no_answer_rate", "max_new_tokens")
+
+
 def _eval(ctx: RunContext) -> None:
-    summary = stages.stage_eval(ctx.cfg, ctx.model_path, ctx.data_dir)
-    ctx.seconds["eval"] = float(summary.get("seconds") or 0.0)
+    """The data's test split, or every benchmark of `eval.benchmarks` (the first one is the run's `accuracy`; all
+    are under `benchmarks`)."""
+    if ctx.cfg.eval.get("benchmarks"):
+        results = stages.stage_benchmarks(ctx.cfg, ctx.model_path)
+        ctx.result["benchmarks"] = {name: {k: s[k] for k in BENCHMARK_KEYS if k in s} for name, s in results.items()}
+        summary = next(iter(results.values()))
+        ctx.seconds["eval"] = sum(float(s.get("seconds") or 0.0) for s in results.values())
+    else:
+        summary = stages.stage_eval(ctx.cfg, ctx.model_path, ctx.data_dir)
+        ctx.seconds["eval"] = float(summary.get("seconds") or 0.0)
     ctx.result.update(accuracy=summary["accuracy"], n_eval=summary["n_eval"])
     ctx.result["truncation_rate"] = summary["truncation_rate"]
     if summary.get("trace_shape"):  # equations written and steps skipped (eval.trace_shape)
@@ -169,7 +184,7 @@ def _needs(*fields: str) -> Callable[[DictConfig], tuple[str, ...]]:
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
-        Stage("data", _data, ("data_dir",), _needs(), doc="train / held-out problems"),
+        Stage("data", _data, ("data_dir",), _needs(), doc="train / held-out problems", check=stages.check_data),
         Stage(
             "base",
             _base,
@@ -177,8 +192,16 @@ STAGES: dict[str, Stage] = {
             _needs("data_dir"),
             threads=lambda cfg: int(cfg.model.pretrain.threads) if cfg.model.get("pretrain") else int(cfg.threads),
             doc="the start model: a hub model, or the toy base pretrained once",
+            check=stages.check_base,
         ),
-        Stage("teacher", _teacher, ("traces_dir",), _needs("data_dir"), doc="teacher traces of the training problems"),
+        Stage(
+            "teacher",
+            _teacher,
+            ("traces_dir",),
+            _needs("data_dir"),
+            doc="teacher traces of the training problems",
+            check=stages.check_teacher,
+        ),
         Stage(
             "sft",
             _sft,
@@ -233,7 +256,14 @@ STAGES: dict[str, Stage] = {
             _needs("data_dir", "policy_traces", "model_path"),
             doc="held-out eval of this round's student (eval_round<r>)",
         ),
-        Stage("eval", _eval, (), _needs("data_dir", "model_path"), doc="held-out accuracy of the current model"),
+        Stage(
+            "eval",
+            _eval,
+            (),
+            _needs("data_dir", "model_path"),
+            doc="held-out accuracy of the current model (the test split, or eval.benchmarks)",
+            check=stages.check_eval,
+        ),
     )
 }
 
@@ -284,6 +314,8 @@ def plan_stages(cfg: DictConfig) -> list[Stage]:
                 + f"{name}.yaml"
             )
         made.update(dict.fromkeys(stage.makes, stage_name))
+    for stage_name in dict.fromkeys(plan):  # what each stage cannot run with (e.g. real data without a student)
+        STAGES[stage_name].check(cfg)
     return [STAGES[s] for s in plan]
 
 

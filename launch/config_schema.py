@@ -26,6 +26,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from data.sources import ANSWER_FORMATS
 from eval.settings import BACKENDS as EVAL_BACKENDS
 from eval.settings import DECODINGS
 from eval.settings import DTYPES as MODEL_DTYPES
@@ -137,6 +138,42 @@ class DataSchema:
     max_factor: int = key(ge=2)
     max_addend: int = key(ge=2)
     seed: int = key(ge=0)
+
+
+@dataclass
+class RealDataSchema:
+    """conf/data/gsm8k.yaml, conf/data/math.yaml: a real source's splits (data/sources.py)."""
+
+    name: str
+    train_path: str | None
+    test_path: str | None
+    n_train: int | None = key(ge=1)
+    n_test: int | None = key(ge=1)
+    decontam_ngram: int | None = key(ge=1)
+
+
+@dataclass
+class HfDataSchema(RealDataSchema):
+    """conf/data/hf.yaml: any hub dataset with a question and a verifiable answer column (data/sources.py)."""
+
+    path: str | None
+    config: str | None
+    train_split: str
+    test_split: str
+    question_key: str
+    answer_key: str
+    answer_format: str = key(choices=ANSWER_FORMATS)
+    max_new_tokens: int = key(ge=1)
+
+
+DATA_SCHEMAS: dict[str, type] = {"toy": DataSchema, "gsm8k": RealDataSchema, "math": RealDataSchema, "hf": HfDataSchema}
+
+
+def _data_schema(value: Any, path: str) -> type:
+    name = value.get("name")
+    if name not in DATA_SCHEMAS:
+        raise ConfigError(f"{path}.name={_show(name)}: must be one of {sorted(DATA_SCHEMAS)}")
+    return DATA_SCHEMAS[name]
 
 
 @dataclass
@@ -535,6 +572,21 @@ class EvalVllmSchema:
     max_model_len: int | None = key(ge=1, optional=True)
 
 
+def _benchmarks() -> list[str]:
+    return group_options("benchmark")
+
+
+@dataclass
+class BenchmarkPathsSchema:
+    """eval.benchmark_paths: a local copy per benchmark for the pipeline's eval stage (null: the preset's path)."""
+
+    gsm8k: str | None
+    math500: str | None
+    arc_challenge: str | None
+    strategyqa: str | None
+    tinygsm: str | None
+
+
 @dataclass
 class EvalSchema:
     """conf/eval/*.yaml (eval/settings.py EvalSettings; documented in conf/eval/greedy.yaml)."""
@@ -565,6 +617,8 @@ class EvalSchema:
     vllm: EvalVllmSchema | None = key(optional=True)
     benchmark: str | None = key(optional=True)
     label: str | None = key(optional=True)
+    benchmarks: list[str] | None = key(choices=_benchmarks, optional=True)  # the pipeline's eval stage only
+    benchmark_paths: BenchmarkPathsSchema | None = key(optional=True)  # the pipeline's eval stage only
 
 
 # ---- condition, kd, redistill, logger, demo, cluster ----------------------------------------------------
@@ -731,7 +785,7 @@ class CostSchema:
 class ConfigSchema:
     """conf/config.yaml: the composed pipeline config."""
 
-    data: DataSchema
+    data: DataSchema = key(select=_data_schema)  # the toy world's, or a real source's (DATA_SCHEMAS)
     model: ModelSchema
     teacher: Any = key(select=_teacher_schema)
     filters: FiltersSchema
@@ -1006,8 +1060,9 @@ def _cross_checks(cfg: Mapping[str, Any]) -> None:
     from rl.grpo_config import check_rl_config
     from sft.filters import FilterConfig
 
-    world = {f.name: cfg["data"][f.name] for f in fields(ToyWorldConfig)}
-    _code_check("data", lambda: ToyWorldConfig(**world))
+    if cfg["data"]["name"] == "toy":
+        world = {f.name: cfg["data"][f.name] for f in fields(ToyWorldConfig)}
+        _code_check("data", lambda: ToyWorldConfig(**world))
     _check_teacher(cfg["teacher"], "teacher")
     filters = {k: v for k, v in cfg["filters"].items() if k != "enabled"}
     if cfg["filters"]["enabled"]:

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from data.jsonl_io import AppendOnlyJsonl, read_jsonl, read_verified_jsonl, write_jsonl_atomic
 from data.records import answer_only_completion, completion_messages, prompt_messages
 from data.toy_world import ToyWorld, ToyWorldConfig
+from launch.config_check import CONF_DIR, ConfigError
 from launch.stage_state import fingerprint, run_stage
 
 log = logging.getLogger(__name__)
@@ -65,20 +66,56 @@ def report_to(cfg: DictConfig) -> str:
 
 # ---- data ------------------------------------------------------------------------------------------
 def stage_data(cfg: DictConfig) -> Path:
-    """Train and held-out test problems, written once (atomically, with checksums) and cached."""
-    fp = fingerprint("data", _plain(cfg.data))
+    """Train and held-out test problems of `data.name` (the toy world, or a real source: data/sources.py), written
+    once (atomically, with checksums) and cached; a real source's summary counts every problem it dropped. A local
+    file's content is part of the fingerprint (an edited file is read again)."""
+    files = [_file_digest(cfg.data.get(f"{s}_path")) for s in ("train", "test")] if cfg.data.name != "toy" else []
+    fp = fingerprint("data", _plain(cfg.data), *files)
     out = shared_dir(cfg, "data", fp)
 
     def build(out: Path) -> dict[str, Any]:
-        log.info("data: building toy world %s", fp)
-        world = ToyWorld(_world_config(cfg))
-        return {split: write_jsonl_atomic(out / f"{split}.jsonl", world.problems(split)) for split in ("train", "test")}
+        if cfg.data.name == "toy":
+            log.info("data: building toy world %s", fp)
+            world = ToyWorld(_world_config(cfg))
+            return {s: write_jsonl_atomic(out / f"{s}.jsonl", world.problems(s)) for s in ("train", "test")}
+        from data.sources import load_source
+        from rewards.extract import last_boxed
+
+        log.info("data: reading %s %s", cfg.data.name, fp)
+        records, report = load_source(_plain(cfg.data), last_boxed)
+        log.info("data: %s", report)
+        written = {s: write_jsonl_atomic(out / f"{s}.jsonl", records[s]) for s in ("train", "test")}
+        return {**written, "source": str(cfg.data.name), "filter_report": report}
 
     def intact(out: Path) -> bool:  # a damaged split (checksum mismatch) is rebuilt
         return all(read_verified_jsonl(out / f"{s}.jsonl") is not None for s in ("train", "test"))
 
     run_stage("data", out, fp, build, complete=intact)
     return out
+
+
+def _file_digest(path: str | None) -> str | None:
+    """sha256 of a local data file (None for no file; a folder by its path alone)."""
+    if path is None or not Path(path).expanduser().is_file():
+        return None
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(Path(path).expanduser(), "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_data(cfg: DictConfig) -> None:
+    """A real source that cannot be read (hf without a hub id or local files): ConfigError before anything runs."""
+    if cfg.data.name != "toy":
+        from data.sources import check_source
+
+        try:
+            check_source(_plain(cfg.data))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
 
 
 def load_split(data_dir: Path, split: str) -> list[dict[str, Any]]:
@@ -155,10 +192,21 @@ def _pretrain_rows(cfg: DictConfig, world: ToyWorld, train: list[dict[str, Any]]
     return rows
 
 
+def check_base(cfg: DictConfig) -> None:
+    """The toy base is pretrained on the toy world only: real data needs a pretrained student (ConfigError)."""
+    if not cfg.model.name_or_path and cfg.data.name != "toy":
+        raise ConfigError(
+            f"data={cfg.data.name} needs a pretrained student, but model.name_or_path is null (model={cfg.model.name}"
+            " builds its base from the toy world, only with data=toy); valid: a hub model (model=qwen3_0p6b, "
+            "qwen3_1p7b, ...) or model.name_or_path=<local model dir or hub id>"
+        )
+
+
 def stage_base(cfg: DictConfig, data_dir: Path) -> str:
     """The condition's start point: a hub model as it is, or the toy base model built once and cached."""
     if cfg.model.name_or_path:
         return str(cfg.model.name_or_path)
+    check_base(cfg)
     from sft.tiny_model import build_tiny_model, build_tokenizer, toy_tokenizer_corpus
     from sft.train import train_sft
 
@@ -187,6 +235,18 @@ def teacher_budget(teacher_cfg: Mapping[str, Any]) -> int | None:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"teacher.max_problems={limit!r} must be a positive integer or null (every problem)")
     return limit
+
+
+def check_teacher(cfg: DictConfig) -> None:
+    """The program teacher writes traces from the toy world's structured solutions: real data needs another teacher
+    (ConfigError naming them)."""
+    from sft.teachers.base import backend_name
+
+    if cfg.data.name != "toy" and backend_name(_plain(cfg.teacher)) == "program":
+        raise ConfigError(
+            f"teacher=program writes traces from the toy world's structured solutions, which data={cfg.data.name} "
+            "does not have; valid: teacher=hf, vllm, openai, multi or a dataset teacher (dataset_s1k, ...)"
+        )
 
 
 def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
@@ -491,13 +551,97 @@ def redistill_source(cfg: DictConfig, policy_traces: Path) -> list[Any]:
 
 
 # ---- eval ------------------------------------------------------------------------------------------
+def benchmark_preset(name: str) -> dict[str, Any]:
+    """conf/benchmark/<name>.yaml as a plain dict (its path, limit and token budget)."""
+    return _plain(OmegaConf.load(CONF_DIR / "benchmark" / f"{name}.yaml"))
+
+
+def eval_budget(cfg: DictConfig, benchmark: str | None = None) -> int:
+    """Generation budget of one evaluated set: `eval.max_new_tokens` when set, else the benchmark's own
+    (conf/benchmark/<name>.yaml); for the data's test split (`benchmark` None) the budget of the benchmark that split
+    is (data/sources.py TEST_BENCHMARK), or `data.max_new_tokens` for a hub dataset. ConfigError when it is not a
+    positive integer."""
+    from data.sources import TEST_BENCHMARK
+
+    if cfg.eval.max_new_tokens is not None:
+        value, where = cfg.eval.max_new_tokens, "eval.max_new_tokens"
+    elif benchmark is None and cfg.data.name not in TEST_BENCHMARK:
+        value, where = cfg.data.get("max_new_tokens"), "data.max_new_tokens"
+    else:
+        name = benchmark or TEST_BENCHMARK[cfg.data.name]
+        value, where = benchmark_preset(name).get("max_new_tokens"), f"conf/benchmark/{name}.yaml max_new_tokens"
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{where}={value!r}: the eval budget must be a positive integer (eval.max_new_tokens=<int >= 1>, or null "
+            "for the benchmark's own)"
+        )
+    return value
+
+
+def check_eval(cfg: DictConfig) -> None:
+    """Every evaluated set has a budget and a known benchmark (ConfigError naming the valid ones)."""
+    from data.benchmarks import BENCHMARKS
+
+    names = list(cfg.eval.get("benchmarks") or [])
+    valid = sorted(set(BENCHMARKS) & {p.stem for p in (CONF_DIR / "benchmark").glob("*.yaml")})
+    for name in names:
+        if name not in valid:
+            raise ConfigError(f"eval.benchmarks: {name!r} is not a benchmark; valid: {valid}")
+    for name in names or [None]:
+        eval_budget(cfg, name)
+
+
+def _eval_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The eval group without the keys only this stage reads (which benchmarks, their local copies)."""
+    from eval.settings import PIPELINE_KEYS
+
+    return {k: v for k, v in _plain(cfg.eval).items() if k not in PIPELINE_KEYS}
+
+
+def benchmark_eval_config(cfg: DictConfig, name: str, model_path: str) -> dict[str, Any]:
+    """The eval settings of benchmark `name` as `python -m eval.run` makes them (eval.run.eval_config: the benchmark's
+    budget and limit), prompted as the pipeline trains (question + the \\boxed{} instruction) for number and
+    expression answers unless eval.prompt_template is set."""
+    from data.benchmarks import TINYGSM_TEMPLATE, get_spec
+    from eval.run import eval_config
+
+    preset = {**benchmark_preset(name), "max_new_tokens": eval_budget(cfg, name)}
+    settings = eval_config(
+        OmegaConf.create({"eval": _eval_settings(cfg), "benchmark": preset, "label": name, "model_path": model_path})
+    )
+    if settings["prompt_template"] is None and get_spec(name).answer_type in ("number", "expression"):
+        settings["prompt_template"] = TINYGSM_TEMPLATE
+    settings["report"] = bool(cfg.eval.report)
+    return settings
+
+
 def stage_eval(cfg: DictConfig, model_path: str, data_dir: Path, name: str = "eval") -> dict[str, Any]:
     """Held-out accuracy of `model_path` on the test split, in the run folder's `<name>/`."""
     from eval.evaluate import evaluate_items
 
-    fp = fingerprint("eval", model_path, _plain(cfg.eval), _plain(cfg.data))
+    settings = {**_eval_settings(cfg), "max_new_tokens": eval_budget(cfg)}
+    fp = fingerprint("eval", model_path, _eval_settings(cfg), _plain(cfg.data))
 
     def build(out: Path) -> dict[str, Any]:
-        return evaluate_items(model_path, load_split(data_dir, "test"), out, _plain(cfg.eval))
+        return evaluate_items(model_path, load_split(data_dir, "test"), out, settings)
 
     return run_stage("eval", run_dir(cfg) / name, fp, build)
+
+
+def stage_benchmarks(cfg: DictConfig, model_path: str) -> dict[str, dict[str, Any]]:
+    """`model_path` on every benchmark of `eval.benchmarks` (each in the run folder's `eval_<benchmark>/`, resumable),
+    loaded from `eval.benchmark_paths.<name>`, else the preset's path, else the hub: `{benchmark: summary}`."""
+    from data.benchmarks import load_benchmark
+    from eval.evaluate import evaluate_items
+
+    results = {}
+    for name in cfg.eval.benchmarks:
+        settings = benchmark_eval_config(cfg, name, model_path)
+        path = (cfg.eval.get("benchmark_paths") or {}).get(name) or benchmark_preset(name)["path"]
+        fp = fingerprint("eval", model_path, settings, name, path)
+
+        def build(out: Path, name: str = name, path: Any = path, settings: dict[str, Any] = settings) -> dict[str, Any]:
+            return evaluate_items(model_path, load_benchmark(name, path=path), out, settings)
+
+        results[name] = run_stage("eval", run_dir(cfg) / f"eval_{name}", fp, build)
+    return results

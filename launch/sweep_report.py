@@ -56,7 +56,9 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
     for job_dir, cfg in job_configs(sweep_dir, since):
         run = Path(cfg.output_root) / str(cfg.run_name) / str(cfg.condition.name) / f"seed{cfg.seed}"
         summary = read_summary(run)
-        benchmark = benchmark or f"{cfg.data.name} held-out (n={cfg.data.get('n_test', '?')})"
+        listed = list(OmegaConf.select(cfg, "eval.benchmarks") or [])
+        held_out = f"{cfg.data.name} held-out (n={cfg.data.get('n_test', '?') or 'all'})"
+        benchmark = benchmark or (f"{', '.join(listed)} (accuracy: {listed[0]})" if listed else held_out)
         if not summary or "accuracy" not in summary or summary.get("config_fingerprint") != config_fingerprint(cfg):
             missing.append(
                 {
@@ -86,6 +88,15 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
             entry[f"{key}_mean"] = statistics.fmean(values) if values else None
         skipped = [float(r["trace_shape"]["skipped_step_share"]) for r in rows if r.get("trace_shape")]
         entry["skipped_step_share_mean"] = statistics.fmean(skipped) if skipped else None  # eval.trace_shape
+        per_benchmark: dict[str, list[float]] = {}  # eval.benchmarks: one column each
+        for r in rows:
+            for bench, metrics in (r.get("benchmarks") or {}).items():
+                per_benchmark.setdefault(bench, []).append(float(metrics["accuracy"]))
+        if per_benchmark:
+            entry["benchmarks"] = {
+                b: {"accuracy_mean": _mean_std(v)[0], "accuracy_std": _mean_std(v)[1], "n_seeds": len(v)}
+                for b, v in per_benchmark.items()
+            }
         round_accs: dict[int, list[float]] = {}
         for r in rows:
             for entry_round in r.get("rounds") or []:
@@ -121,20 +132,30 @@ def _learning_cell(seed: str, verdict: dict[str, Any]) -> str:
     )
 
 
+def _pm(entry: dict[str, Any]) -> str:
+    return f"{100 * entry['accuracy_mean']:.1f} ± {100 * entry['accuracy_std']:.1f}"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results as a markdown table (accuracy in %, mean ± std over seeds; costs per run, mean over seeds)."""
+    benches = list(dict.fromkeys(b for e in results["conditions"].values() for b in e.get("benchmarks") or {}))
     lines = [
         f"# Sweep results: {results['benchmark']}",
         "",
-        "| condition | accuracy % (mean ± std) | seeds | per seed | steps skipped % | train s | wall s | GPU-h | est. $ |",  # noqa: E501
-        "|---|---|---|---|---|---|---|---|---|",
+        "| condition | accuracy % (mean ± std) | "
+        + "".join(f"{b} % | " for b in benches)
+        + "seeds | per seed | steps skipped % | train s | wall s | GPU-h | est. $ |",
+        "|---|---|" + "---|" * len(benches) + "---|---|---|---|---|---|---|",
     ]
     for name, e in results["conditions"].items():
         per_seed = ", ".join(f"{100 * v:.1f}" for v in e["accuracy_by_seed"].values())
         fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
         skipped = e.get("skipped_step_share_mean")
+        cells = "".join(
+            "— | " if b not in (e.get("benchmarks") or {}) else _pm(e["benchmarks"][b]) + " | " for b in benches
+        )
         lines.append(
-            f"| {name} | {100 * e['accuracy_mean']:.1f} ± {100 * e['accuracy_std']:.1f} | {e['n_seeds']} | "
+            f"| {name} | {100 * e['accuracy_mean']:.1f} ± {100 * e['accuracy_std']:.1f} | {cells}{e['n_seeds']} | "
             f"{per_seed} | {fmt(None if skipped is None else 100 * skipped, '.1f')} | "
             f"{fmt(e['train_seconds_mean'], '.0f')} | {fmt(e['wall_seconds_mean'], '.0f')} | "
             f"{fmt(e['gpu_hours_mean'], '.3f')} | {fmt(e['price_usd_mean'], '.2f')} |"

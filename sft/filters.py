@@ -10,12 +10,12 @@ is not seen by later ones, so the counts add up to the number dropped.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-_WORD = re.compile(r"\w+")
+from data.ngrams import ngrams, normalize
+
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 FILTERS = ("verified", "structure", "length", "exact_dup", "near_dup", "decontam")
 
@@ -48,18 +48,6 @@ class FilterConfig:
         if unknown:
             raise ValueError(f"unknown filter config key(s) {unknown}; valid: {sorted(valid)}")
         return cls(**dict(cfg))
-
-
-def normalize(text: str) -> list[str]:
-    """Lower-cased word tokens (punctuation and whitespace dropped)."""
-    return _WORD.findall(text.lower())
-
-
-def ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
-    """Word n-grams; a text shorter than n gives itself as one gram."""
-    if len(words) < n:
-        return {tuple(words)} if words else set()
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def jaccard(a: set, b: set) -> float:

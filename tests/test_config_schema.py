@@ -131,7 +131,7 @@ def _field_names(cls: type) -> set[str]:
 
 def test_schema_keys_mirror_the_code_that_reads_them():
     from data.toy_world import ToyWorldConfig
-    from eval.settings import FIELDS
+    from eval.settings import FIELDS, PIPELINE_KEYS
     from launch.slurm_recipes import RECIPES
     from rewards.registry import REWARDS
     from rl.grpo_config import OUR_KEYS, TRAINER_KEYS
@@ -149,7 +149,7 @@ def test_schema_keys_mirror_the_code_that_reads_them():
     assert _field_names(schema.SftSchema) - {"name", "lora", "max_rows"} == set(_TRAINER_KEYS)  # max_rows: stages.py
     assert _field_names(schema.SftTrainerArgs) == set(_TRAINER_KEYS)
     assert _field_names(schema.RlSchema) == set(TRAINER_KEYS) | set(OUR_KEYS)
-    assert _field_names(schema.EvalSchema) == set(FIELDS)
+    assert _field_names(schema.EvalSchema) == set(FIELDS) | set(PIPELINE_KEYS)
     assert _field_names(schema.KdSchema) == set(KD_KEYS)
     assert _field_names(schema.FiltersSchema) - {"enabled"} == _field_names(FilterConfig)
     assert set(schema.TEACHER_SCHEMAS) == set(BACKENDS)
@@ -226,9 +226,11 @@ def _below_minimum(kind: type, meta: dict[str, Any]) -> Any:
     return None
 
 
-WALKED = [("data", "toy"), ("model", "tiny")] + [
-    (group, option) for group in ("sft", "rl", "teacher", "eval") for option in group_options(group)
-]
+WALKED = (
+    [("data", option) for option in group_options("data")]
+    + [("model", "tiny")]
+    + [(group, option) for group in ("sft", "rl", "teacher", "eval") for option in group_options(group)]
+)
 
 
 @pytest.mark.parametrize("group, option", WALKED)
@@ -240,6 +242,7 @@ def test_every_numeric_key_refuses_a_wrong_type_and_an_out_of_range_value(group,
     cfg = OmegaConf.to_container(composed, resolve=True)
     node = cfg[group]
     cls = schema.TEACHER_SCHEMAS[backend_name(node)] if group == "teacher" else schema.GROUP_SCHEMAS[group]
+    cls = schema.DATA_SCHEMAS[node["name"]] if group == "data" else cls
     keys = _numeric_keys(cls, node, group)
     assert keys
     unbounded = [key for key, kind, _, meta, _ in keys if _below_minimum(kind, meta) is None]

@@ -87,6 +87,39 @@ def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path)
     assert (sweep / "results.png").stat().st_size > 1000
 
 
+def test_every_benchmark_of_eval_benchmarks_gets_a_column(tmp_path):
+    sweep = tmp_path / "multirun"
+    for seed, (gsm, math) in enumerate([(0.5, 0.1), (0.7, 0.3)]):
+        cfg = OmegaConf.create(
+            {
+                "output_root": str(tmp_path),
+                "run_name": "s",
+                "seed": seed,
+                "condition": {"name": "trace_sft"},
+                "data": {"name": "gsm8k", "n_test": None},
+                "eval": {"benchmarks": ["gsm8k", "math500"]},
+            }
+        )
+        job = sweep / "trace_sft" / f"seed{seed}" / ".hydra"
+        job.mkdir(parents=True)
+        OmegaConf.save(cfg, job / "config.yaml")
+        benchmarks = {"gsm8k": {"accuracy": gsm, "n_eval": 4}, "math500": {"accuracy": math, "n_eval": 3}}
+        summary = {
+            "accuracy": gsm,
+            "n_eval": 4,
+            "config_fingerprint": config_fingerprint(cfg),
+            "benchmarks": benchmarks,
+        }
+        write_summary(tmp_path / "s" / "trace_sft" / f"seed{seed}", "run", summary)
+    results = write_report(sweep)
+    entry = results["conditions"]["trace_sft"]["benchmarks"]
+    assert entry["math500"]["accuracy_mean"] == pytest.approx(0.2) and entry["gsm8k"]["n_seeds"] == 2
+    md = (sweep / "results.md").read_text()
+    assert "| condition | accuracy % (mean ± std) | gsm8k % | math500 % | seeds |" in md
+    assert "| trace_sft | 60.0 ± 14.1 | 60.0 ± 14.1 | 20.0 ± 14.1 | 2 |" in md
+    assert "gsm8k, math500 (accuracy: gsm8k)" in md
+
+
 def test_aggregate_keeps_only_jobs_of_this_multirun(tmp_path):
     sweep = tmp_path / "multirun"
     _job(sweep, tmp_path, "trace_sft", 0, 0.3)
