@@ -37,15 +37,14 @@ import argparse
 import json
 import logging
 import os
-import platform
 import random
 import sys
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+VERIFIER_PACKAGES = ("math-verify", "latex2sympy2_extended", "sympy", "antlr4-python3-runtime")  # machine.versions
 SHARED = REPO.parent / "shared" / "data"
 
 _BUILTIN_LATEX = [
@@ -437,16 +436,6 @@ def bound_under_load(timeout_s: float, busy: int = 2) -> dict:
     }
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("math-verify", "latex2sympy2_extended", "sympy", "antlr4-python3-runtime"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="passes of ours per numeric chunk (it is fast)")
@@ -529,22 +518,19 @@ def main(argv: list[str] | None = None) -> dict:
             "note": "ours includes the hostile-input set; baseline is not run on it (signal.alarm, 5 s timeouts)",
         }
     )
+    from launch.provenance import machine_info
     from rewards.verify import DEFAULT_TIMEOUT_S
 
     pool._cache_size = 0
     results.append(bound_under_load(DEFAULT_TIMEOUT_S))
     report = {
         "results": results,
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "versions": _versions(),
-            "symbolic_workers": pool.n_workers,
-            "verify_timeout_s": DEFAULT_TIMEOUT_S,
-            "worker_kills": pool.kills,
-        },
+        "machine": machine_info(
+            VERIFIER_PACKAGES,
+            symbolic_workers=pool.n_workers,
+            verify_timeout_s=DEFAULT_TIMEOUT_S,
+            worker_kills=pool.kills,
+        ),
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
