@@ -242,6 +242,7 @@ class PretrainSchema(SftTrainerArgs):
     solution_styles: list[str] = key(min_items=1, choices=SOLUTION_STYLES)
     slip_share: float = key(ge=0, le=1)
     skip_share: float = key(ge=0, le=1)
+    chat_share: float = key(ge=0, le=1)
     threads: int = key(ge=1)
     max_steps: int = key(ge=1)
 

@@ -128,7 +128,7 @@ def load_split(data_dir: Path, split: str) -> list[dict[str, Any]]:
 # ---- base ------------------------------------------------------------------------------------------
 # model.pretrain keys of the worked solutions in the toy base's corpus; out of the base fingerprint while
 # n_solutions is 0, so a corpus without solutions keeps the base it always had.
-SOLUTION_KEYS = ("n_solutions", "solution_styles", "slip_share", "skip_share")
+SOLUTION_KEYS = ("n_solutions", "solution_styles", "slip_share", "skip_share", "chat_share")
 # How a web page ends a worked solution (model.pretrain.solution_styles).
 SOLUTION_ENDINGS = {
     "answer_is": "The answer is {answer}.",
@@ -145,6 +145,13 @@ _SOLUTION_FRAMES = (
 )
 
 
+def _chat_turn(question: str, solution: str) -> str:
+    """A `chat_share` solution as instruction data, as modern pretraining mixes hold it: the question as a chat turn
+    in the student's own prompt form (data/records.py prompt_messages), the solution as the assistant's turn."""
+    user = prompt_messages(question)[0]["content"]
+    return f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n{solution}<|im_end|>"
+
+
 def model_settings(cfg: DictConfig) -> dict[str, Any]:
     """`cfg.model` as the base stage fingerprints it: the worked-solution keys only when `n_solutions` > 0."""
     model = _plain(cfg.model)
@@ -157,12 +164,14 @@ def model_settings(cfg: DictConfig) -> dict[str, Any]:
 def worked_solutions(pre: Mapping[str, Any], train: list[dict[str, Any]]) -> list[dict[str, str]]:
     """`pre.n_solutions` training problems (a seeded sample of the train split, so never a held-out one) written as
     web-like worked solutions: the program teacher's steps (sentences or bare equations, either operand order),
-    a `slip_share` with one arithmetic slip (a wrong answer), a `skip_share` with two operations in one line, and
-    an ending taken in turn from `solution_styles` ("The answer is N.", "#### N", `\\boxed{N}`)."""
+    a `slip_share` with one arithmetic slip (a wrong answer), a `skip_share` with two operations in one line, a
+    `chat_share` framed as a chat turn (instruction data), and an ending taken in turn from `solution_styles`
+    ("The answer is N.", "#### N", `\\boxed{N}`)."""
     from sft.teachers.program import ProgramTeacher, foldable_steps, write_trace
 
     n = min(int(pre["n_solutions"]), len(train))
     styles = list(pre["solution_styles"])
+    chat_share = float(pre.get("chat_share") or 0.0)
     rng = random.Random("pretrain-solutions")
     docs = []
     for index, problem in enumerate(rng.sample(train, n)):
@@ -176,7 +185,11 @@ def worked_solutions(pre: Mapping[str, Any], train: list[dict[str, Any]]) -> lis
         steps = trace.split("<think>\n", 1)[1].split("\n</think>", 1)[0]
         head, lead = rng.choice(_SOLUTION_FRAMES)
         ending = SOLUTION_ENDINGS[styles[index % len(styles)]].format(answer=answer)
-        docs.append({"text": head.format(q=problem["question"]) + lead + steps + "\n" + ending})
+        if chat_share and rng.random() < chat_share:
+            text = _chat_turn(problem["question"], steps + "\n" + ending)
+        else:
+            text = head.format(q=problem["question"]) + lead + steps + "\n" + ending
+        docs.append({"text": text})
     return docs
 
 
