@@ -173,13 +173,31 @@ def decontaminate(
     return kept, len(train) - len(kept)
 
 
+def decontaminate_against(
+    items: list[dict[str, Any]], key: str, held_out: Mapping[str, list[str]], n: int | None
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """`items` whose `key` text shares no word `n`-gram (n=None: is no verbatim repeat) with a question of any held-out
+    set, and how many each set dropped (`{set name: n}`, in the order of `held_out`; an item matching several sets is
+    counted under the first)."""
+    kept, dropped = list(items), {}
+    for name, questions in held_out.items():
+        renamed = [{"question": str(item[key]), "index": i} for i, item in enumerate(kept)]
+        survivors, dropped[name] = decontaminate(renamed, questions, n)
+        kept = [kept[r["index"]] for r in survivors]
+    return kept, dropped
+
+
 def load_source(
-    cfg: Mapping[str, Any], last_boxed: Callable[[str], str | None]
+    cfg: Mapping[str, Any],
+    last_boxed: Callable[[str], str | None],
+    benchmarks: Mapping[str, list[str]] | None = None,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
     """`({"train": [...], "test": [...]}, report)` for the real source `cfg` (a conf/data node). `last_boxed` reads the
     content of a solution's last `\\boxed{}` (rewards.extract.last_boxed; passed in, data imports nothing of ours).
     Training problems sharing a word `decontam_ngram`-gram with any test question (the whole test split, before
-    `n_test`) are dropped; `n_train` / `n_test` keep the first N of what is left. The report counts every drop."""
+    `n_test`) are dropped, then those sharing one with an item of a `benchmarks` set (`{name: questions}`, the
+    pipeline's eval.benchmarks); `n_train` / `n_test` keep the first N of what is left. The report counts every drop,
+    per filter: `train.decontam` (the test split) and `train.decontam_benchmarks` ({benchmark: n})."""
     specs = split_specs(cfg)
     records: dict[str, list[dict[str, Any]]] = {}
     report: dict[str, Any] = {}
@@ -189,6 +207,9 @@ def load_source(
         report[split] = {"n_rows": len(rows), "no_answer": no_answer}
     train, dropped = decontaminate(records["train"], [p["question"] for p in records["test"]], cfg["decontam_ngram"])
     report["train"]["decontam"] = dropped
+    if benchmarks:
+        train, by_set = decontaminate_against(train, "question", benchmarks, cfg["decontam_ngram"])
+        report["train"]["decontam_benchmarks"] = by_set
     report["decontam_ngram"] = cfg["decontam_ngram"]
     records["train"] = train[: cfg["n_train"]] if cfg["n_train"] is not None else train
     if cfg["n_test"] is not None:
