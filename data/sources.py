@@ -90,6 +90,48 @@ def check_source(cfg: Mapping[str, Any]) -> None:
                 f"data={cfg['name']}: the {split} split has no source; set data.path=<hub dataset id> or "
                 f"data.{split}_path=<local .jsonl/.json/.parquet>"
             )
+        spec = specs[split]
+        check_local_columns(
+            cfg[f"{split}_path"], [spec.question_key, spec.answer_key], f"data={cfg['name']} ({split} split)"
+        )
+
+
+def local_columns(path: str) -> list[str] | None:
+    """The columns of a local data file's first row, read cheaply (a .jsonl's first line, a .parquet's schema, a .json's
+    first record); None for a file that is absent or of another kind (the stage that reads it then says why)."""
+    import json
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        return None
+    suffix = p.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq  # a dependency of `datasets`
+
+        return list(pq.read_schema(p).names)
+    if suffix == ".jsonl":
+        with open(p, encoding="utf-8") as handle:
+            line = next((raw for raw in handle if raw.strip()), None)
+        return sorted(json.loads(line)) if line else []
+    if suffix == ".json":
+        data = json.loads(p.read_text(encoding="utf-8"))
+        rows = data if isinstance(data, list) else next((v for v in data.values() if isinstance(v, list)), [data])
+        return sorted(rows[0]) if rows and isinstance(rows[0], dict) else []
+    return None
+
+
+def check_local_columns(path: str | None, needed: list[str], where: str) -> None:
+    """ValueError naming the `needed` columns a local file's first row lacks and the columns it has (nothing to check
+    for no path or an unreadable one)."""
+    if path is None:
+        return
+    have = local_columns(path)
+    if have is None:
+        return
+    missing = [k for k in needed if k not in have]
+    if missing:
+        raise ValueError(f"{where}: {path} lacks column(s) {missing}; its columns: {sorted(have)}; needed: {needed}")
 
 
 def check_columns(rows: list[dict[str, Any]], needed: list[str], where: str, hint: str = "") -> None:

@@ -284,11 +284,29 @@ def check_teacher(cfg: DictConfig) -> None:
     (ConfigError naming them)."""
     from sft.teachers.base import backend_name
 
+    check_dataset_file(_plain(cfg.teacher), "teacher")
     if cfg.data.name != "toy" and backend_name(_plain(cfg.teacher)) == "program":
         raise ConfigError(
             f"teacher=program writes traces from the toy world's structured solutions, which data={cfg.data.name} "
             "does not have; valid: teacher=hf, vllm, openai, multi or a dataset teacher (dataset_s1k, ...)"
         )
+
+
+def check_dataset_file(teacher_cfg: Mapping[str, Any], where: str) -> None:
+    """A dataset teacher's local file (`path`, a string) that lacks a column of its schema: ConfigError naming them and
+    the columns the file has, before anything runs."""
+    from sft.teachers.base import backend_name
+
+    if backend_name(teacher_cfg) != "dataset" or not isinstance(teacher_cfg.get("path"), str):
+        return
+    from data.sources import check_local_columns
+    from sft.teachers.dataset import DatasetTeacherConfig, required_columns
+
+    config = DatasetTeacherConfig.from_mapping(teacher_cfg)
+    try:
+        check_local_columns(config.path, required_columns(config), f"{where}={teacher_cfg.get('name')}")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
@@ -633,6 +651,12 @@ def check_redistill(cfg: DictConfig) -> None:
             f"redistill.source={source!r} is not a source of verified reasoning traces; valid: "
             f"{['policy', *REDISTILL_DATASETS]}"
         )
+    from launch.teacher_configs import teacher_file
+
+    check_dataset_file(
+        {**teacher_file(source), **({"path": str(cfg.redistill.source_path)} if cfg.redistill.source_path else {})},
+        "redistill.source",
+    )
     if int(cfg.redistill.rounds) != 1:
         raise ConfigError(
             f"redistill.rounds={cfg.redistill.rounds} with redistill.source={source}: a dataset gives the same traces "
