@@ -65,6 +65,23 @@ matched: install
 smoke-study: install
 	$(PY) -m launch.smoke_study $(ARGS)
 
+# Air-gapped GPU nodes: every dependency except torch as wheels in one folder, for a target Python and platform
+# (launch/wheelhouse.sh; README "Air-gapped nodes"). Needs network here, none on the node. Example:
+#   make wheelhouse WHEEL_PYTHON=3.12 WHEEL_EXTRA="vllm==0.31.0"
+WHEELHOUSE ?= wheelhouse
+WHEEL_PYTHON ?= 3.11
+WHEEL_PLATFORMS ?= manylinux_2_28_x86_64 manylinux2014_x86_64 manylinux_2_17_x86_64 linux_x86_64
+WHEEL_EXTRA ?=
+wheelhouse: install
+	PY=$(PY) LOCK=$(LOCK) OUT=$(WHEELHOUSE) PYVER=$(WHEEL_PYTHON) PLATFORMS="$(WHEEL_PLATFORMS)" EXTRA="$(WHEEL_EXTRA)" \
+		bash launch/wheelhouse.sh
+
+# One CUDA GPU, a few minutes: trace SFT in bf16, GRPO with HF generation, the eval stage on the tiny model, and the
+# vLLM paths when vllm imports; one verdict per path (launch/gpu_check.py). On a machine without CUDA it says so and
+# exits 2.
+gpu-check: install
+	$(PY) -m launch.gpu_check $(ARGS)
+
 bench: install
 	for b in sft rewards eval grpo teacher; do $(PY) -m bench.$$b || exit 1; done
 

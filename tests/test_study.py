@@ -228,3 +228,16 @@ def test_the_benchmark_cache_key_follows_the_files_content(tmp_path, monkeypatch
     copy.write_text("".join(copy.read_text().splitlines(keepends=True)[:5]))
     stages.stage_benchmarks(cfg, "model")
     assert calls == [1319, 5]
+
+
+def test_gpu_check_says_it_needs_a_gpu_on_a_cpu_machine(capsys):
+    import torch
+
+    from launch import gpu_check
+
+    for overrides in (["condition=trace_sft"], ["condition=sft_grpo"], gpu_check.VLLM_RL):
+        plan_stages(compose([*gpu_check.SIZES, *overrides]))  # every path's overrides are a valid config
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: `make gpu-check` runs for real")
+    assert gpu_check.main([]) == 2
+    assert "gpu-check needs one CUDA GPU" in capsys.readouterr().err
