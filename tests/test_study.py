@@ -241,3 +241,14 @@ def test_gpu_check_says_it_needs_a_gpu_on_a_cpu_machine(capsys):
         pytest.skip("this machine has a GPU: `make gpu-check` runs for real")
     assert gpu_check.main([]) == 2
     assert "gpu-check needs one CUDA GPU" in capsys.readouterr().err
+
+
+def test_the_study_is_one_slurm_gpu_job_per_row():
+    """`-m +study=reasoning_distillation` hands sbatch one GPU job per row (the launcher the study selects)."""
+    pytest.importorskip("submitit")
+    from tests.test_slurm_launcher_conf import launcher_sbatch
+
+    cfg, script = launcher_sbatch("slurm_gpu", STUDY)
+    assert f"#SBATCH --gpus-per-node={cfg.cluster.run.gpus}" in script.splitlines() and cfg.cluster.name == "gpu_node"
+    assert "reasoning_distillation/multirun/.submitit" in script
+    assert cfg.condition.name == "trace_sft" and _names(cfg)  # a run without -m: a row that plans
