@@ -252,3 +252,16 @@ def test_the_study_is_one_slurm_gpu_job_per_row():
     assert f"#SBATCH --gpus-per-node={cfg.cluster.run.gpus}" in script.splitlines() and cfg.cluster.name == "gpu_node"
     assert "reasoning_distillation/multirun/.submitit" in script
     assert cfg.condition.name == "trace_sft" and _names(cfg)  # a run without -m: a row that plans
+
+
+def test_eval_sample_runs_in_the_pipelines_eval_stage(tmp_path, tiny_model_dir):
+    """eval=sample (8 samples, temperature 0.6) in the pipeline: pass@k and the accuracy of sample 0."""
+    from launch.pipeline import run_condition
+
+    cfg = compose(
+        ["condition=trace_sft", "condition.stages=[data,base,eval]", "eval=sample", "eval.max_new_tokens=6"]
+        + ["data.n_train=20", "data.n_test=2", f"model.name_or_path={tiny_model_dir}", f"output_root={tmp_path}"]
+    )
+    assert run_condition(cfg)["n_eval"] == 2
+    metrics = json.loads((tmp_path / "default" / "trace_sft" / "seed0" / "eval" / "summary.json").read_text())
+    assert metrics["n_samples"] == 8 or "pass@8" in json.dumps(metrics)
