@@ -185,6 +185,11 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     for name, by_seed in learning.items():
         lines.append(f"- {name}: " + "; ".join(_learning_cell(seed, v) for seed, v in by_seed.items()))
+    if results["conditions"] and "base" not in results["conditions"]:  # the floor every recipe is read against
+        lines += [
+            "",
+            "No `base` row (the start model, untrained): add `condition=base` to the multirun to have the floor.",
+        ]
     if results["missing"]:
         lines += ["", "Missing or failed runs (not in the table):"]
         lines += [f"- {m['condition']} seed {m['seed']}: {m['reason']} ({m['job_dir']})" for m in results["missing"]]

@@ -265,3 +265,13 @@ def test_eval_sample_runs_in_the_pipelines_eval_stage(tmp_path, tiny_model_dir):
     assert run_condition(cfg)["n_eval"] == 2
     metrics = json.loads((tmp_path / "default" / "trace_sft" / "seed0" / "eval" / "summary.json").read_text())
     assert metrics["n_samples"] == 8 or "pass@8" in json.dumps(metrics)
+
+
+def test_a_sweep_table_without_a_base_row_says_so():
+    from launch.sweep_report import markdown
+
+    entry = {"accuracy_mean": 0.5, "accuracy_std": 0.0, "n_seeds": 1, "accuracy_by_seed": {"0": 0.5}}
+    entry.update(dict.fromkeys(("train_seconds_mean", "wall_seconds_mean", "gpu_hours_mean", "price_usd_mean")))
+    results = {"benchmark": "gsm8k", "missing": [], "conditions": {"trace_sft": entry}}
+    assert "No `base` row" in markdown(results)
+    assert "No `base` row" not in markdown({**results, "conditions": {"base": entry, "trace_sft": entry}})
