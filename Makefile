@@ -11,7 +11,7 @@ TORCH_PIP_ARGS ?=
 # `make LOCK= ...` installs from the version ranges of setup.cfg instead. `make lock` rewrites it from .venv.
 LOCK ?= requirements.lock
 
-.PHONY: demo test lint format install lock sweep study matched bench clean-outputs
+.PHONY: demo test lint format install lock sweep study matched smoke-study wheelhouse gpu-check bench clean-outputs
 
 $(VENV)/.installed: setup.cfg setup.py $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,29 @@ study: install
 MATCHED_DIR ?= outputs/matched/multirun
 matched: install
 	$(PY) -m launch.pipeline -m +sweep=matched $(ARGS) || { $(PY) -m launch.sweep_report $(MATCHED_DIR); exit 1; }
+
+# The reference study's recipe (conf/study/reasoning_distillation.yaml: base + five conditions on Qwen3-1.7B, Slurm)
+# end to end on the tiny model, on the shared GSM8K / MATH-500 files and tests/fixtures/study/ (~2 min on 2 cores):
+# outputs/smoke_study/multirun/results.json, checked for every row with GSM8K items scored (launch/smoke_study.py).
+smoke-study: install
+	$(PY) -m launch.smoke_study $(ARGS)
+
+# Air-gapped GPU nodes: every dependency except torch as wheels in one folder, for a target Python and platform
+# (launch/wheelhouse.sh; README "Air-gapped nodes"). Needs network here, none on the node. Example:
+#   make wheelhouse WHEEL_PYTHON=3.12 WHEEL_EXTRA="vllm==0.31.0"
+WHEELHOUSE ?= wheelhouse
+WHEEL_PYTHON ?= 3.11
+WHEEL_PLATFORMS ?= manylinux_2_28_x86_64 manylinux2014_x86_64 manylinux_2_17_x86_64 linux_x86_64
+WHEEL_EXTRA ?=
+wheelhouse: install
+	PY=$(PY) LOCK=$(LOCK) OUT=$(WHEELHOUSE) PYVER=$(WHEEL_PYTHON) PLATFORMS="$(WHEEL_PLATFORMS)" EXTRA="$(WHEEL_EXTRA)" \
+		bash launch/wheelhouse.sh
+
+# One CUDA GPU, a few minutes: trace SFT in bf16, GRPO with HF generation, the eval stage on the tiny model, and the
+# vLLM paths when vllm imports; one verdict per path (launch/gpu_check.py). On a machine without CUDA it says so and
+# exits 2.
+gpu-check: install
+	$(PY) -m launch.gpu_check $(ARGS)
 
 bench: install
 	for b in sft rewards eval grpo teacher; do $(PY) -m bench.$$b || exit 1; done

@@ -90,6 +90,48 @@ def check_source(cfg: Mapping[str, Any]) -> None:
                 f"data={cfg['name']}: the {split} split has no source; set data.path=<hub dataset id> or "
                 f"data.{split}_path=<local .jsonl/.json/.parquet>"
             )
+        spec = specs[split]
+        check_local_columns(
+            cfg[f"{split}_path"], [spec.question_key, spec.answer_key], f"data={cfg['name']} ({split} split)"
+        )
+
+
+def local_columns(path: str) -> list[str] | None:
+    """The columns of a local data file's first row, read cheaply (a .jsonl's first line, a .parquet's schema, a .json's
+    first record); None for a file that is absent or of another kind (the stage that reads it then says why)."""
+    import json
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        return None
+    suffix = p.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq  # a dependency of `datasets`
+
+        return list(pq.read_schema(p).names)
+    if suffix == ".jsonl":
+        with open(p, encoding="utf-8") as handle:
+            line = next((raw for raw in handle if raw.strip()), None)
+        return sorted(json.loads(line)) if line else []
+    if suffix == ".json":
+        data = json.loads(p.read_text(encoding="utf-8"))
+        rows = data if isinstance(data, list) else next((v for v in data.values() if isinstance(v, list)), [data])
+        return sorted(rows[0]) if rows and isinstance(rows[0], dict) else []
+    return None
+
+
+def check_local_columns(path: str | None, needed: list[str], where: str) -> None:
+    """ValueError naming the `needed` columns a local file's first row lacks and the columns it has (nothing to check
+    for no path or an unreadable one)."""
+    if path is None:
+        return
+    have = local_columns(path)
+    if have is None:
+        return
+    missing = [k for k in needed if k not in have]
+    if missing:
+        raise ValueError(f"{where}: {path} lacks column(s) {missing}; its columns: {sorted(have)}; needed: {needed}")
 
 
 def check_columns(rows: list[dict[str, Any]], needed: list[str], where: str, hint: str = "") -> None:
@@ -173,13 +215,31 @@ def decontaminate(
     return kept, len(train) - len(kept)
 
 
+def decontaminate_against(
+    items: list[dict[str, Any]], key: str, held_out: Mapping[str, list[str]], n: int | None
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """`items` whose `key` text shares no word `n`-gram (n=None: is no verbatim repeat) with a question of any held-out
+    set, and how many each set dropped (`{set name: n}`, in the order of `held_out`; an item matching several sets is
+    counted under the first)."""
+    kept, dropped = list(items), {}
+    for name, questions in held_out.items():
+        renamed = [{"question": str(item[key]), "index": i} for i, item in enumerate(kept)]
+        survivors, dropped[name] = decontaminate(renamed, questions, n)
+        kept = [kept[r["index"]] for r in survivors]
+    return kept, dropped
+
+
 def load_source(
-    cfg: Mapping[str, Any], last_boxed: Callable[[str], str | None]
+    cfg: Mapping[str, Any],
+    last_boxed: Callable[[str], str | None],
+    benchmarks: Mapping[str, list[str]] | None = None,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
     """`({"train": [...], "test": [...]}, report)` for the real source `cfg` (a conf/data node). `last_boxed` reads the
     content of a solution's last `\\boxed{}` (rewards.extract.last_boxed; passed in, data imports nothing of ours).
     Training problems sharing a word `decontam_ngram`-gram with any test question (the whole test split, before
-    `n_test`) are dropped; `n_train` / `n_test` keep the first N of what is left. The report counts every drop."""
+    `n_test`) are dropped, then those sharing one with an item of a `benchmarks` set (`{name: questions}`, the
+    pipeline's eval.benchmarks); `n_train` / `n_test` keep the first N of what is left. The report counts every drop,
+    per filter: `train.decontam` (the test split) and `train.decontam_benchmarks` ({benchmark: n})."""
     specs = split_specs(cfg)
     records: dict[str, list[dict[str, Any]]] = {}
     report: dict[str, Any] = {}
@@ -189,6 +249,9 @@ def load_source(
         report[split] = {"n_rows": len(rows), "no_answer": no_answer}
     train, dropped = decontaminate(records["train"], [p["question"] for p in records["test"]], cfg["decontam_ngram"])
     report["train"]["decontam"] = dropped
+    if benchmarks:
+        train, by_set = decontaminate_against(train, "question", benchmarks, cfg["decontam_ngram"])
+        report["train"]["decontam_benchmarks"] = by_set
     report["decontam_ngram"] = cfg["decontam_ngram"]
     records["train"] = train[: cfg["n_train"]] if cfg["n_train"] is not None else train
     if cfg["n_test"] is not None:

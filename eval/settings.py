@@ -85,7 +85,7 @@ class EvalSettings:
 FIELDS = tuple(EvalSettings.__dataclass_fields__)
 # Keys of an eval config that only the pipeline's eval stage reads (which benchmarks, their local copies); one
 # evaluation's settings ignore them.
-PIPELINE_KEYS = ("benchmarks", "benchmark_paths")
+PIPELINE_KEYS = ("benchmarks", "benchmark_paths", "test_split")
 
 
 def _int(key: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:

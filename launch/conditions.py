@@ -13,6 +13,7 @@ that student and run GRPO from it before the next round).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from omegaconf import DictConfig, ListConfig
 from launch import stages
 from launch.config_check import ConfigError
 from launch.stage_state import read_summary
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -130,7 +133,10 @@ def _policy_traces(ctx: RunContext) -> None:
     ctx.policy_traces = stages.stage_policy_traces(ctx.cfg, ctx.model_path, ctx.data_dir)
     summary = read_summary(ctx.policy_traces)
     counts = {k: summary[k] for k in ("n_traces", "n_verified", "problems_solved", "seconds")}
-    ctx.rounds.append({"round": ctx.round, "policy_path": ctx.model_path, **counts})
+    source = stages.redistill_dataset(ctx.cfg)  # a verified-trace dataset instead of the GRPO policy
+    ctx.rounds.append({"round": ctx.round, "policy_path": source or ctx.model_path, **counts})
+    if summary.get("filter_report"):
+        ctx.rounds[-1]["source_report"] = summary["filter_report"]
     ctx.result["rounds"] = ctx.rounds
     ctx.seconds[f"redistill:sample{ctx.round}"] = float(summary["seconds"])
 
@@ -160,11 +166,18 @@ def _eval_round(ctx: RunContext) -> None:
 BENCHMARK_KEYS = ("accuracy", "n_eval", "ci_low", "ci_high", "truncation_rate", "no_answer_rate", "max_new_tokens")
 
 
+def test_split_label(cfg: DictConfig) -> str:
+    """The name the data's own test split has beside eval.benchmarks in the run summary and the sweep table."""
+    return f"{cfg.data.name}_test"
+
+
 def _eval(ctx: RunContext) -> None:
     """The data's test split, or every benchmark of `eval.benchmarks` (the first one is the run's `accuracy`; all
-    are under `benchmarks`)."""
+    are under `benchmarks`, with the data's own test split as `<data>_test` when `eval.test_split` is true)."""
     if ctx.cfg.eval.get("benchmarks"):
         results = stages.stage_benchmarks(ctx.cfg, ctx.model_path)
+        if ctx.cfg.eval.get("test_split"):  # the data's own held-out split, scored alongside
+            results[test_split_label(ctx.cfg)] = stages.stage_eval(ctx.cfg, ctx.model_path, ctx.data_dir)
         ctx.result["benchmarks"] = {name: {k: s[k] for k in BENCHMARK_KEYS if k in s} for name, s in results.items()}
         summary = next(iter(results.values()))
         ctx.seconds["eval"] = sum(float(s.get("seconds") or 0.0) for s in results.values())
@@ -206,8 +219,17 @@ STAGES: dict[str, Stage] = {
             "sft",
             _sft,
             ("rows", "sft", "model_path"),
-            lambda cfg: ("data_dir", "model_path", *(("traces_dir",) if cfg.condition.sft_data == "trace" else ())),
+            lambda cfg: (
+                "data_dir",
+                "model_path",
+                *(
+                    ("traces_dir",)
+                    if cfg.condition.sft_data == "trace" or stages.answers_from(cfg) == "teacher"
+                    else ()
+                ),
+            ),
             doc="SFT of the current model on the condition's sft_data",
+            check=stages.check_sft,
         ),
         Stage(
             "kd",
@@ -235,8 +257,10 @@ STAGES: dict[str, Stage] = {
             "policy_traces",
             _policy_traces,
             ("policy_traces",),
-            _needs("data_dir", "model_path"),
-            doc="sample the current (GRPO) model on training problems, verify each completion",
+            lambda cfg: ("data_dir", "model_path") if stages.redistill_dataset(cfg) is None else ("data_dir",),
+            doc="sample the current (GRPO) model on training problems, verify each completion (or, with "
+            "redistill.source=<dataset>, read that dataset's verified traces)",
+            check=stages.check_redistill,
         ),
         Stage(
             "redistill_sft",
@@ -316,7 +340,26 @@ def plan_stages(cfg: DictConfig) -> list[Stage]:
         made.update(dict.fromkeys(stage.makes, stage_name))
     for stage_name in dict.fromkeys(plan):  # what each stage cannot run with (e.g. real data without a student)
         STAGES[stage_name].check(cfg)
-    return [STAGES[s] for s in plan]
+    stages_in_order = [STAGES[s] for s in plan]
+    if stages.redistill_dataset(cfg) and "policy_traces" in plan:  # the policy chain feeds nothing then
+        return prune(cfg, stages_in_order)
+    return stages_in_order
+
+
+def prune(cfg: DictConfig, plan: list[Stage]) -> list[Stage]:
+    """`plan` without the stages whose output no later stage needs (walking back from the last stage; a stage that
+    makes nothing, an eval, always stays). Used with `redistill.source=<dataset>`: the teacher -> sft -> rl chain
+    that would only feed the policy's sampling is skipped (a plan otherwise runs every stage its YAML lists)."""
+    needed: set[str] = set()
+    keep: list[Stage] = []
+    for position, stage in enumerate(reversed(plan)):
+        if position == 0 or not stage.makes or needed & set(stage.makes):  # evals make nothing: always kept
+            keep.append(stage)
+            needed = (needed - set(stage.makes)) | set(stage.needs(cfg))
+    skipped = [s.name for s in plan if s not in keep]
+    if skipped:
+        log.info("condition %s: stages %s skipped (no later stage needs what they make)", cfg.condition.name, skipped)
+    return keep[::-1]
 
 
 def select_stages(plan: list[Stage], only: list[str] | None, cfg: DictConfig) -> list[Stage]:

@@ -60,6 +60,7 @@ REWARD_AGGREGATIONS = ("sum_then_normalize", "normalize_then_sum")  # trl.GRPOCo
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 REPORT_TO = ("none", "wandb", "tensorboard")
 SFT_DATA = ("trace", "answer_only")
+ANSWERS_FROM = ("data", "teacher")  # launch/stages.py answers_from
 SOLUTION_STYLES = ("answer_is", "hashes", "boxed")  # launch/stages.py SOLUTION_ENDINGS
 TRAJECTORIES = ("deepseek", "gemini")
 DEVICE = (r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:<index> or mps")
@@ -620,6 +621,7 @@ class EvalSchema:
     label: str | None = key(optional=True)
     benchmarks: list[str] | None = key(choices=_benchmarks, optional=True)  # the pipeline's eval stage only
     benchmark_paths: BenchmarkPathsSchema | None = key(optional=True)  # the pipeline's eval stage only
+    test_split: bool = key(optional=True)  # the pipeline's eval stage only: the data's test split beside benchmarks
 
 
 # ---- condition, kd, redistill, logger, demo, cluster ----------------------------------------------------
@@ -632,6 +634,7 @@ class ConditionSchema:
     stages: list[Any] = key(min_items=1)
     sft_data: str | None = key(choices=SFT_DATA)
     continue_sft: dict[str, Any] | None = key(optional=True)  # keys of `sft` the continued SFT changes
+    answers_from: str | None = key(choices=ANSWERS_FROM, optional=True)  # answer-only SFT: data or teacher rows
 
 
 @dataclass
@@ -668,6 +671,9 @@ class RedistillSchema:
 
     rounds: int = key(ge=1)
     mix_teacher: float = key(ge=0)
+    source: str = key(choices=("policy", "dataset_openr1", "dataset_s1k"))  # launch/stages.py REDISTILL_DATASETS
+    source_path: str | None
+    max_traces: int | None = key(ge=1)
     sampling: RedistillSamplingSchema
 
 
@@ -775,6 +781,23 @@ RECIPE_SCHEMAS: dict[str, type] = {
 
 # ---- root -----------------------------------------------------------------------------------------------
 @dataclass
+class StudyFilesSchema:
+    """study.files: local copies of the trace sets a study reads (null: the hub)."""
+
+    s1k: str | None
+    openr1: str | None
+    orca: str | None
+
+
+@dataclass
+class StudySchema:
+    """conf/study/*.yaml: a study recipe (its name, and the local copies of the trace sets its conditions read)."""
+
+    name: str
+    files: StudyFilesSchema
+
+
+@dataclass
 class CostSchema:
     """cost: accounting in every run summary (launch/cost.py)."""
 
@@ -809,6 +832,7 @@ class ConfigSchema:
     cost: CostSchema
     benchmark: BenchmarkSchema | None = key(optional=True)
     recipe: Any = key(optional=True, select=_recipe_schema)
+    study: StudySchema | None = key(optional=True)  # conf/study/<name>.yaml (+study=<name>)
 
 
 GROUP_SCHEMAS: dict[str, type] = {

@@ -70,7 +70,10 @@ def stage_data(cfg: DictConfig) -> Path:
     once (atomically, with checksums) and cached; a real source's summary counts every problem it dropped. A local
     file's content is part of the fingerprint (an edited file is read again)."""
     files = [_file_digest(cfg.data.get(f"{s}_path")) for s in ("train", "test")] if cfg.data.name != "toy" else []
-    fp = fingerprint("data", _plain(cfg.data), *files)
+    held_out = benchmark_files(cfg) if cfg.data.name != "toy" else {}
+    fp = fingerprint(
+        "data", _plain(cfg.data), *files, *([held_out] if held_out else [])
+    )  # toy / no benchmarks: as before
     out = shared_dir(cfg, "data", fp)
 
     def build(out: Path) -> dict[str, Any]:
@@ -82,7 +85,7 @@ def stage_data(cfg: DictConfig) -> Path:
         from rewards.extract import last_boxed
 
         log.info("data: reading %s %s", cfg.data.name, fp)
-        records, report = load_source(_plain(cfg.data), last_boxed)
+        records, report = load_source(_plain(cfg.data), last_boxed, benchmark_questions(cfg) if held_out else None)
         log.info("data: %s", report)
         written = {s: write_jsonl_atomic(out / f"{s}.jsonl", records[s]) for s in ("train", "test")}
         return {**written, "source": str(cfg.data.name), "filter_report": report}
@@ -105,6 +108,45 @@ def _file_digest(path: str | None) -> str | None:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def benchmark_path(cfg: DictConfig, name: str) -> str | None:
+    """Where benchmark `name` is read from: `eval.benchmark_paths.<name>`, else its preset's path (null: the hub)."""
+    return (cfg.eval.get("benchmark_paths") or {}).get(name) or benchmark_preset(name)["path"]
+
+
+def benchmark_files(cfg: DictConfig) -> dict[str, Any]:
+    """`{benchmark: [path, sha256 of a local file]}` for every benchmark of `eval.benchmarks` (what the data stage
+    decontaminates against, part of its fingerprint; {} without benchmarks)."""
+    names = list(cfg.eval.get("benchmarks") or [])
+    return {name: [benchmark_path(cfg, name), _file_digest(benchmark_path(cfg, name))] for name in names}
+
+
+def benchmark_questions(cfg: DictConfig) -> dict[str, list[str]]:
+    """The questions of every benchmark of `eval.benchmarks` (`{name: questions}`), the held-out sets training data is
+    decontaminated against besides the data's own test split."""
+    from data.benchmarks import load_benchmark
+
+    names = list(cfg.eval.get("benchmarks") or [])
+    return {name: [i["question"] for i in load_benchmark(name, path=benchmark_path(cfg, name))] for name in names}
+
+
+def held_out_questions(cfg: DictConfig, data_dir: Path) -> dict[str, list[str]]:
+    """Every held-out set of a run, `{"test": the data's test split, <benchmark>: its questions, ...}`."""
+    return {"test": [p["question"] for p in load_split(data_dir, "test")], **benchmark_questions(cfg)}
+
+
+def decontaminate_traces(
+    cfg: DictConfig, traces: list[dict[str, Any]], data_dir: Path
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Real data only: the trace records whose problem shares no word `data.decontam_ngram`-gram with a held-out
+    question (the test split and every eval benchmark), and the drops per held-out set (`decontam_<set>`)."""
+    from data.sources import decontaminate_against
+
+    kept, dropped = decontaminate_against(
+        traces, "problem", held_out_questions(cfg, data_dir), cfg.data.get("decontam_ngram")
+    )
+    return kept, {f"decontam_{name}": n for name, n in dropped.items()}
 
 
 def check_data(cfg: DictConfig) -> None:
@@ -255,11 +297,29 @@ def check_teacher(cfg: DictConfig) -> None:
     (ConfigError naming them)."""
     from sft.teachers.base import backend_name
 
+    check_dataset_file(_plain(cfg.teacher), "teacher")
     if cfg.data.name != "toy" and backend_name(_plain(cfg.teacher)) == "program":
         raise ConfigError(
             f"teacher=program writes traces from the toy world's structured solutions, which data={cfg.data.name} "
             "does not have; valid: teacher=hf, vllm, openai, multi or a dataset teacher (dataset_s1k, ...)"
         )
+
+
+def check_dataset_file(teacher_cfg: Mapping[str, Any], where: str) -> None:
+    """A dataset teacher's local file (`path`, a string) that lacks a column of its schema: ConfigError naming them and
+    the columns the file has, before anything runs."""
+    from sft.teachers.base import backend_name
+
+    if backend_name(teacher_cfg) != "dataset" or not isinstance(teacher_cfg.get("path"), str):
+        return
+    from data.sources import check_local_columns
+    from sft.teachers.dataset import DatasetTeacherConfig, required_columns
+
+    config = DatasetTeacherConfig.from_mapping(teacher_cfg)
+    try:
+        check_local_columns(config.path, required_columns(config), f"{where}={teacher_cfg.get('name')}")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
@@ -310,12 +370,18 @@ def filter_traces(
     """The trace records that pass `cfg.filters` (sft/filters.py, decontaminated against the held-out split) and
     the per-filter drop counts; with filters off, only `teacher.only_verified` applies and the report is None."""
     if not cfg.filters.enabled:
-        return ([t for t in traces if t["verified"]] if cfg.teacher.only_verified else traces), None
-    from sft.filters import apply_filters
+        kept, report = ([t for t in traces if t["verified"]] if cfg.teacher.only_verified else traces), None
+    else:
+        from sft.filters import apply_filters
 
-    settings = {k: v for k, v in _plain(cfg.filters).items() if k != "enabled"}
-    kept, report = apply_filters(traces, settings, [p["question"] for p in load_split(data_dir, "test")])
-    log.info("trace filters: %s", report)
+        settings = {k: v for k, v in _plain(cfg.filters).items() if k != "enabled"}
+        kept, report = apply_filters(traces, settings, [p["question"] for p in load_split(data_dir, "test")])
+    if cfg.data.name != "toy":  # real data: never train on a held-out question (test split, eval.benchmarks)
+        n_in = len(kept)
+        kept, dropped = decontaminate_traces(cfg, kept, data_dir)
+        report = {**(report or {"n_in": len(traces), "verified": len(traces) - n_in}), **dropped, "n_kept": len(kept)}
+    if report is not None:
+        log.info("trace filters: %s", report)
     return kept, report
 
 
@@ -349,6 +415,18 @@ def sft_examples(
     """The condition's SFT examples in TRL's conversational prompt-completion format (at most `sft.max_rows`), and
     the trace filters' report (None when no filter ran)."""
     mode = cfg.condition.sft_data
+    if mode == "answer_only" and answers_from(cfg) == "teacher":  # the teacher's problems and gold answers (Orca-Math)
+        if traces_dir is None:
+            raise ValueError("condition.answers_from=teacher needs the 'teacher' stage before 'sft'")
+        records, report = filter_traces(cfg, read_jsonl(traces_dir / "traces.jsonl"), data_dir)
+        rows = [
+            {
+                "prompt": prompt_messages(t["problem"]),
+                "completion": completion_messages(answer_only_completion(t["answer"])),
+            }
+            for t in records
+        ]
+        return row_budget(cfg, rows), report
     if mode == "answer_only":
         return row_budget(
             cfg,
@@ -368,6 +446,36 @@ def sft_examples(
     raise ValueError(f"unknown condition.sft_data {mode!r}; valid: ['answer_only', 'trace']")
 
 
+def answers_from(cfg: DictConfig) -> str:
+    """Where answer-only SFT takes its problems and answers: `data` (the training split, the default) or `teacher`
+    (an answer-only teacher's records, e.g. teacher=dataset_orca)."""
+    return str(cfg.condition.get("answers_from") or "data")
+
+
+def teacher_gives_traces(teacher_cfg: Mapping[str, Any]) -> bool:
+    """False for a teacher whose records are answers without reasoning (the Orca-Math dataset teacher)."""
+    from sft.teachers.base import backend_name
+
+    return not (backend_name(teacher_cfg) == "dataset" and teacher_cfg.get("schema") == "orca")
+
+
+def check_sft(cfg: DictConfig) -> None:
+    """What the SFT stage's data cannot feed, refused before anything runs: trace SFT from an answer-only teacher,
+    answers_from=teacher without answer-only SFT."""
+    mode, source = cfg.condition.sft_data, answers_from(cfg)
+    if mode == "trace" and not teacher_gives_traces(_plain(cfg.teacher)):
+        raise ConfigError(
+            f"condition {cfg.condition.name!r} trains on reasoning traces (condition.sft_data=trace) but "
+            f"teacher={cfg.teacher.name} has answers only (no reasoning); valid: a trace teacher (teacher=dataset_s1k, "
+            "dataset_openr1, hf, vllm, openai, multi), or condition.sft_data=answer_only"
+        )
+    if source == "teacher" and mode != "answer_only":
+        raise ConfigError(
+            f"condition.answers_from=teacher with condition.sft_data={mode!r}: answers_from is for answer-only SFT; "
+            "valid: condition.sft_data=answer_only, or condition.answers_from=data"
+        )
+
+
 def sft_rows(cfg: DictConfig, data_dir: Path, traces_dir: Path | None) -> list[dict[str, Any]]:
     """The condition's SFT examples (see `sft_examples`)."""
     return sft_examples(cfg, data_dir, traces_dir)[0]
@@ -375,9 +483,14 @@ def sft_rows(cfg: DictConfig, data_dir: Path, traces_dir: Path | None) -> list[d
 
 def sft_source(cfg: DictConfig) -> Any:
     """What the SFT rows of `cfg.condition.sft_data` are made from (part of the SFT stage's fingerprint)."""
-    source = [cfg.condition.sft_data, _plain(cfg.teacher) if cfg.condition.sft_data == "trace" else None]
-    if cfg.filters.enabled and cfg.condition.sft_data == "trace":
+    from_teacher = cfg.condition.sft_data == "trace" or answers_from(cfg) == "teacher"
+    source = [cfg.condition.sft_data, _plain(cfg.teacher) if from_teacher else None]
+    if cfg.filters.enabled and from_teacher:
         source.append(_plain(cfg.filters))
+    if answers_from(cfg) == "teacher":  # only then: the fingerprints of existing conditions stay as they were
+        source.append("answers_from_teacher")
+    if from_teacher and cfg.data.name != "toy":  # real data: decontaminated against these held-out sets
+        source.append(benchmark_files(cfg))
     return source
 
 
@@ -488,6 +601,8 @@ def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Pa
 
     from sft.teachers.hf import HFTeacher, HFTeacherConfig
 
+    if redistill_dataset(cfg):
+        return stage_dataset_traces(cfg, data_dir)
     sampling = _plain(cfg.redistill.sampling)
     fp = fingerprint("policy_traces", policy_path, sampling, _plain(cfg.data), cfg.seed)
 
@@ -528,6 +643,83 @@ def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Pa
     return out
 
 
+def redistill_dataset(cfg: DictConfig) -> str | None:
+    """The conf/teacher/ name of the verified-trace dataset re-distillation reads (`redistill.source`), or None when it
+    samples the GRPO policy (`redistill.source=policy`, the default)."""
+    source = str(cfg.redistill.get("source") or "policy")
+    return None if source == "policy" else source
+
+
+REDISTILL_DATASETS = ("dataset_openr1", "dataset_s1k")  # conf/teacher/ files with verified reasoning traces
+
+
+def check_redistill(cfg: DictConfig) -> None:
+    """`redistill.source` names the policy or a verified-trace dataset; a dataset source reads the same traces every
+    round, so it runs one round (ConfigError otherwise)."""
+    source = redistill_dataset(cfg)
+    if source is None:
+        return
+    if source not in REDISTILL_DATASETS:
+        raise ConfigError(
+            f"redistill.source={source!r} is not a source of verified reasoning traces; valid: "
+            f"{['policy', *REDISTILL_DATASETS]}"
+        )
+    from launch.teacher_configs import teacher_file
+
+    check_dataset_file(
+        {**teacher_file(source), **({"path": str(cfg.redistill.source_path)} if cfg.redistill.source_path else {})},
+        "redistill.source",
+    )
+    if int(cfg.redistill.rounds) != 1:
+        raise ConfigError(
+            f"redistill.rounds={cfg.redistill.rounds} with redistill.source={source}: a dataset gives the same traces "
+            "every round; valid: redistill.rounds=1, or redistill.source=policy"
+        )
+
+
+def stage_dataset_traces(cfg: DictConfig, data_dir: Path) -> Path:
+    """Re-distillation from a verified-trace dataset (the reference study's condition 3: 1k OpenR1-Math traces verified
+    correct): the dataset teacher `redistill.source` (conf/teacher/<source>.yaml, `redistill.source_path` a local copy)
+    read in order, its verified traces kept (one per problem, none whose problem shares an n-gram with a held-out set
+    on real data) up to `redistill.max_traces`; written like the policy's traces so that redistill_sft reads them."""
+    from launch.teacher_configs import teacher_file
+    from sft.teachers.base import build_teacher
+
+    source = str(redistill_dataset(cfg))
+    teacher_cfg = teacher_file(source)
+    if cfg.redistill.get("source_path"):
+        teacher_cfg["path"] = str(cfg.redistill.source_path)
+    budget = cfg.redistill.get("max_traces")
+    held_out = benchmark_files(cfg) if cfg.data.name != "toy" else {}
+    digest = _file_digest(teacher_cfg.get("path")) if isinstance(teacher_cfg.get("path"), str) else None
+    fp = fingerprint("dataset_traces", teacher_cfg, digest, budget, _plain(cfg.data), held_out)
+
+    def build(out: Path) -> dict[str, Any]:
+        verified, seen = [], set()
+        n_rows = 0
+        for record in build_teacher(teacher_cfg).generate([], set()):
+            n_rows += 1
+            if record["verified"] and record["problem_id"] not in seen:
+                seen.add(record["problem_id"])
+                verified.append(record)
+        kept, dropped = decontaminate_traces(cfg, verified, data_dir) if cfg.data.name != "toy" else (verified, {})
+        kept = kept[: int(budget)] if budget is not None else kept
+        write_jsonl_atomic(out / "traces.jsonl", kept)
+        log.info("redistill: %d verified %s traces kept of %d records (%s)", len(kept), source, n_rows, dropped)
+        return {
+            "source": source,
+            "n_problems": len(seen),
+            "n_traces": n_rows,
+            "n_verified": len(verified),
+            "problems_solved": len(kept),
+            "filter_report": {"n_verified": len(verified), **dropped, "n_kept": len(kept)},
+        }
+
+    out = shared_dir(cfg, "dataset_traces", fp)
+    run_stage("dataset_traces", out, fp, build)
+    return out
+
+
 def redistill_rows(
     cfg: DictConfig, policy_traces: Path, traces_dir: Path | None, data_dir: Path
 ) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
@@ -545,6 +737,10 @@ def redistill_rows(
             if t["verified"] and key not in seen:
                 seen.add(key)
                 kept.append(t)
+        if cfg.data.name != "toy":  # real data: never train on a held-out question (test split, eval.benchmarks)
+            n_verified = len(kept)
+            kept, dropped = decontaminate_traces(cfg, kept, data_dir)
+            report = {"n_verified_unique": n_verified, **dropped, "n_kept": len(kept)}
     share = float(cfg.redistill.mix_teacher)
     if share > 0:
         if traces_dir is None:
@@ -560,6 +756,8 @@ def redistill_source(cfg: DictConfig, policy_traces: Path) -> list[Any]:
     source = ["redistill", str(policy_traces), float(cfg.redistill.mix_teacher)]
     if cfg.filters.enabled:
         source.append(_plain(cfg.filters))
+    if cfg.data.name != "toy":  # real data: decontaminated against these held-out sets
+        source.append(benchmark_files(cfg))
     return source
 
 
@@ -650,8 +848,8 @@ def stage_benchmarks(cfg: DictConfig, model_path: str) -> dict[str, dict[str, An
     results = {}
     for name in cfg.eval.benchmarks:
         settings = benchmark_eval_config(cfg, name, model_path)
-        path = (cfg.eval.get("benchmark_paths") or {}).get(name) or benchmark_preset(name)["path"]
-        fp = fingerprint("eval", model_path, settings, name, path)
+        path = benchmark_path(cfg, name)
+        fp = fingerprint("eval", model_path, settings, name, path, _file_digest(path))  # an edited file is scored again
 
         def build(out: Path, name: str = name, path: Any = path, settings: dict[str, Any] = settings) -> dict[str, Any]:
             return evaluate_items(model_path, load_benchmark(name, path=path), out, settings)

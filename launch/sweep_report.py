@@ -89,12 +89,19 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
         skipped = [float(r["trace_shape"]["skipped_step_share"]) for r in rows if r.get("trace_shape")]
         entry["skipped_step_share_mean"] = statistics.fmean(skipped) if skipped else None  # eval.trace_shape
         per_benchmark: dict[str, list[float]] = {}  # eval.benchmarks: one column each
+        n_items: dict[str, int | None] = {}  # items each benchmark scored (the first seed's)
         for r in rows:
             for bench, metrics in (r.get("benchmarks") or {}).items():
                 per_benchmark.setdefault(bench, []).append(float(metrics["accuracy"]))
+                n_items.setdefault(bench, metrics.get("n_eval"))
         if per_benchmark:
             entry["benchmarks"] = {
-                b: {"accuracy_mean": _mean_std(v)[0], "accuracy_std": _mean_std(v)[1], "n_seeds": len(v)}
+                b: {
+                    "accuracy_mean": _mean_std(v)[0],
+                    "accuracy_std": _mean_std(v)[1],
+                    "n_seeds": len(v),
+                    "n_eval": n_items[b],
+                }
                 for b, v in per_benchmark.items()
             }
         round_accs: dict[int, list[float]] = {}
@@ -178,6 +185,11 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     for name, by_seed in learning.items():
         lines.append(f"- {name}: " + "; ".join(_learning_cell(seed, v) for seed, v in by_seed.items()))
+    if results["conditions"] and "base" not in results["conditions"]:  # the floor every recipe is read against
+        lines += [
+            "",
+            "No `base` row (the start model, untrained): add `condition=base` to the multirun to have the floor.",
+        ]
     if results["missing"]:
         lines += ["", "Missing or failed runs (not in the table):"]
         lines += [f"- {m['condition']} seed {m['seed']}: {m['reason']} ({m['job_dir']})" for m in results["missing"]]

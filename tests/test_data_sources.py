@@ -226,8 +226,9 @@ def test_eval_benchmarks_each_at_its_budget_in_the_run_summary(tmp_path, tiny_mo
     assert budgets == {n: stages.benchmark_preset(n)["max_new_tokens"] for n in budgets}  # each its own budget
     cfg.eval.max_new_tokens = 6  # the tiny model has 512 positions: a small budget for the run itself
     result = run_condition(cfg)
-    assert set(result["benchmarks"]) == {"gsm8k", "math500"}
+    assert set(result["benchmarks"]) == {"gsm8k", "math500", "toy_test"}  # the data's test split alongside
     assert result["benchmarks"]["gsm8k"]["n_eval"] == 2 == result["benchmarks"]["math500"]["n_eval"]
+    assert result["benchmarks"]["toy_test"]["n_eval"] == 2  # eval.limit applies to it too
     assert result["accuracy"] == result["benchmarks"]["gsm8k"]["accuracy"]
     assert result["benchmarks"]["math500"]["max_new_tokens"] == 6
     items = (tmp_path / "default" / "answer_only_sft" / "seed0" / "eval_math500" / "items.jsonl").read_text()

@@ -110,6 +110,26 @@ def map_orca(row: Mapping[str, Any], config: DatasetTeacherConfig) -> list[dict[
     ]
 
 
+def required_columns(config: DatasetTeacherConfig) -> list[str]:
+    """The columns a row of `config.schema` must have (the hub dataset's names)."""
+    if config.schema == "s1k":
+        return ["question", "solution", f"{config.trajectory}_thinking_trajectory", f"{config.trajectory}_attempt"]
+    if config.schema == "openr1":
+        return ["problem", "answer", "generations", "correctness_math_verify"]
+    return ["question", "answer"]
+
+
+def check_row(row: Mapping[str, Any], config: DatasetTeacherConfig, index: int) -> None:
+    """ValueError naming the columns of the schema a row lacks and the columns it has."""
+    missing = [k for k in required_columns(config) if k not in row]
+    if missing:
+        where = config.path or config.hub_id
+        raise ValueError(
+            f"dataset teacher (schema {config.schema}) {where}: row {index} lacks column(s) {missing}; its columns: "
+            f"{sorted(row)}; needed: {required_columns(config)}"
+        )
+
+
 MAPPERS: dict[str, Callable[[Mapping[str, Any], DatasetTeacherConfig], list[dict[str, Any]]]] = {
     "s1k": map_s1k,
     "openr1": map_openr1,
@@ -145,6 +165,8 @@ class DatasetTeacher:
         mapper = MAPPERS[self.config.schema]
         unit = "words" if self.config.tokenizer is None else "tokens"
         for index, row in enumerate(rows):
+            if index == 0:  # a file in another schema would map to no record at all: name what it lacks
+                check_row(row, self.config, index)
             problem_id = str(row.get("uuid") or row.get("id") or f"{self.config.schema}-{index}")
             for k, mapped in enumerate(mapper(row, self.config)):
                 path = mapped.pop("path", k)
