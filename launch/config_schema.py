@@ -766,9 +766,15 @@ class GrpoVllmServerRecipeSchema(RecipeCommon):
     vllm_startup_timeout_s: float = key(gt=0)
 
 
+@dataclass
+class PipelineMultinodeRecipeSchema(RecipeCommon):
+    """conf/recipe/pipeline_multinode.yaml (no keys beyond the common ones)."""
+
+
 RECIPE_SCHEMAS: dict[str, type] = {
     "sft_multinode": SftMultinodeRecipeSchema,
     "grpo_vllm_server": GrpoVllmServerRecipeSchema,
+    "pipeline_multinode": PipelineMultinodeRecipeSchema,
 }
 
 

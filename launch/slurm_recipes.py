@@ -5,6 +5,8 @@ Recipes (conf/recipe/):
   sft_multinode     one torchrun per node, c10d rendezvous on the first node, launch.ds_sft_entry with DeepSpeed
   grpo_vllm_server  cluster.nodes training nodes + 1 node running `trl vllm-serve`; the training nodes run
                     launch.pipeline under torchrun with the rl group in vLLM server mode pointed at that node
+  pipeline_multinode  one torchrun per node running launch.pipeline (any condition): training stages on every
+                    process, the other stages on global rank 0 while the rest wait
 The #SBATCH resource lines come from the `cluster` group; the commands from the recipe and the pipeline config
 its `pipeline_overrides` compose (arguments after `--` are appended to them), which is checked here so that a bad
 override fails now rather than in the queue.
@@ -304,9 +306,42 @@ def render_grpo_vllm_server(cfg: DictConfig, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_pipeline_multinode(cfg: DictConfig, command: str) -> str:
+    """A whole condition through launch.pipeline: one torchrun per node; every rank runs the command (training stages
+    together, the others on global rank 0: launch/conditions.py run_on_ranks)."""
+    recipe = cfg.recipe
+    pipe = _pipeline_config(recipe)
+    nodes, nproc = int(cfg.cluster.nodes), _nproc(cfg)
+    threads = _threads(cfg, nproc)
+    args = [
+        f"output_root={_path(cfg, cfg.output_root)}",
+        f"run_name={cfg.run_name}",
+        f"threads={threads}",
+        f"condition={recipe.condition}",
+        *map(str, recipe.pipeline_overrides),
+    ]
+    lines = sbatch_header(
+        cfg,
+        nodes,
+        f"condition {pipe.condition.name} through launch.pipeline on {nodes} nodes x {nproc} processes",
+        command,
+    )
+    lines += [
+        "HEAD=${NODES[0]}",
+        f'echo "[{recipe.name}] job $SLURM_JOB_ID on ${{NODES[*]}}; rendezvous $HEAD:{int(recipe.rdzv_port)}"',
+        f"# stages {', '.join(map(str, pipe.condition.stages))}: training ones on every process, the rest on rank 0",
+        f"{_srun(NNODES)} \\",
+        f"  {_torchrun(NNODES, nproc, recipe.rdzv_port)} \\",
+        "  -m launch.pipeline" + "".join(f" {q(o)}" for o in args),
+        f'echo "[{recipe.name}] done: {_path(cfg, cfg.output_root) / str(cfg.run_name) / str(pipe.condition.name)}"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
 RECIPES: dict[str, Callable[[DictConfig, str], str]] = {
     "sft_multinode": render_sft_multinode,
     "grpo_vllm_server": render_grpo_vllm_server,
+    "pipeline_multinode": render_pipeline_multinode,
 }
 
 

@@ -123,9 +123,10 @@ def run_stage(
                 "built it (a folder the ranks do not share?)"
             )
         return read_summary(out)
-    if _MODE == "collective" and distributed.world_size() > 1:
-        return _run_collective(stage, out, fp, build, complete)
-    with stage_lock(out):
+    collective = _MODE == "collective" and distributed.world_size() > 1
+    with stage_lock(out) if distributed.is_main() or not collective else contextlib.nullcontext():
+        if collective:
+            return _run_collective(stage, out, fp, build, complete)
         if is_complete(out, fp) and (complete is None or complete(out)):
             return read_summary(out)
         claim_stage_dir(out, fp)
@@ -137,28 +138,28 @@ def run_stage(
 def _run_collective(
     stage: str, out: Path, fp: str, build: Callable[[Path], dict[str, Any]], complete: Callable[[Path], bool] | None
 ) -> dict[str, Any]:
-    """`run_stage` on every rank at once: the main rank locks, decides (complete or not) and claims the folder; the
-    decision is broadcast; every rank runs `build`; the main rank writes the summary and broadcasts it."""
+    """`run_stage` on every rank at once (the main rank holds the lock): the main rank decides (complete or not) and
+    claims the folder; the decision is broadcast; every rank runs `build`; the main rank writes the summary and
+    broadcasts it."""
     main = distributed.is_main()
-    with stage_lock(out) if main else contextlib.nullcontext():
-        decision: tuple[str, Any] = ("build", None)
-        if main:
-            try:
-                if is_complete(out, fp) and (complete is None or complete(out)):
-                    decision = ("done", read_summary(out))
-                else:
-                    claim_stage_dir(out, fp)
-            except BaseException as error:
-                distributed.broadcast(("error", f"{type(error).__name__}: {error}"))
-                raise
-        kind, value = distributed.broadcast(decision)
-        if kind == "error":
-            raise RuntimeError(f"rank {distributed.rank()}: stage {stage!r} failed on the main rank: {value}")
-        if kind == "done":
-            return value
-        start = time.perf_counter()
-        summary = build(out)
-        written = None
-        if main:
-            written = write_summary(out, fp, {"stage": stage, "seconds": time.perf_counter() - start, **summary})
-        return distributed.broadcast(written)
+    decision: tuple[str, Any] = ("build", None)
+    if main:
+        try:
+            if is_complete(out, fp) and (complete is None or complete(out)):
+                decision = ("done", read_summary(out))
+            else:
+                claim_stage_dir(out, fp)
+        except BaseException as error:
+            distributed.broadcast(("error", f"{type(error).__name__}: {error}"))
+            raise
+    kind, value = distributed.broadcast(decision)
+    if kind == "error":
+        raise RuntimeError(f"rank {distributed.rank()}: stage {stage!r} failed on the main rank: {value}")
+    if kind == "done":
+        return value
+    start = time.perf_counter()
+    summary = build(out)
+    written = None
+    if main:
+        written = write_summary(out, fp, {"stage": stage, "seconds": time.perf_counter() - start, **summary})
+    return distributed.broadcast(written)
