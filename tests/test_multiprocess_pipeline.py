@@ -155,3 +155,34 @@ def test_two_process_sft_and_grpo_survive_a_killed_rank_and_resume(tmp_path: Pat
 
 def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-5000:]
+
+
+def test_which_stages_run_on_every_rank() -> None:
+    """Training stages run on every rank (the trainer is distributed); the rest on rank 0 while the others wait."""
+    from launch.conditions import STAGES
+
+    assert {s.name for s in STAGES.values() if s.distributed} == {
+        "base",
+        "sft",
+        "kd",
+        "rl",
+        "rl_budget",
+        "sft_more",
+        "redistill_sft",
+    }
+
+
+def test_a_waiting_rank_reads_and_never_builds(tmp_path: Path) -> None:
+    from launch.stage_state import run_stage, stage_mode, write_summary
+
+    def build(out: Path) -> dict:
+        raise AssertionError("a rank in read mode must not build")
+
+    with stage_mode("read"), pytest.raises(RuntimeError, match="is not complete for fp1 after the main rank"):
+        run_stage("data", tmp_path / "data", "fp1", build)
+    write_summary(tmp_path / "data", "fp1", {"stage": "data", "n": 3})
+    with stage_mode("read"):
+        assert run_stage("data", tmp_path / "data", "fp1", build)["n"] == 3
+    assert not (tmp_path / "data.lock").exists()  # reading takes no lock
+    with pytest.raises(ValueError, match="unknown stage mode 'both'"), stage_mode("both"):
+        pass
