@@ -187,3 +187,18 @@ def test_a_waiting_rank_reads_and_never_builds(tmp_path: Path) -> None:
     assert not (tmp_path / "data.lock").exists()  # reading takes no lock
     with pytest.raises(ValueError, match="unknown stage mode 'both'"), stage_mode("both"):
         pass
+
+
+def test_only_rank0_starts_the_wandb_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import launch.wandb_run
+    from launch import pipeline, stages
+    from launch.config_check import compose
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a rank other than 0 started a W&B run")
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(launch.wandb_run, "start_run", no_run)
+    monkeypatch.setattr(stages, "report_to", lambda cfg: "wandb")  # no WANDB_* left behind in this process
+    monkeypatch.setattr(pipeline, "run_condition", lambda cfg: {"rank": 1})
+    assert pipeline.run_with_logger(compose(["logger=wandb", f"output_root={tmp_path}"])) == {"rank": 1}
