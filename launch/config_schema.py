@@ -768,7 +768,9 @@ class GrpoVllmServerRecipeSchema(RecipeCommon):
 
 @dataclass
 class PipelineMultinodeRecipeSchema(RecipeCommon):
-    """conf/recipe/pipeline_multinode.yaml (no keys beyond the common ones)."""
+    """conf/recipe/pipeline_multinode.yaml."""
+
+    tasks_per_node: int = key(ge=1)
 
 
 RECIPE_SCHEMAS: dict[str, type] = {

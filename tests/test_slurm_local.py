@@ -186,9 +186,10 @@ def test_failed_recipe_job_reports_its_exception(local_slurm: None, tmp_path: Pa
 
 
 def test_pipeline_recipe_runs_two_processes_through_sbatch(local_slurm: None, tmp_path: Path) -> None:
-    """The pipeline_multinode recipe on the one-node cluster: one Slurm task running torchrun with 2 processes, each
-    `python -m launch.pipeline condition=trace_sft`; rank 0 builds data/teacher/eval, both ranks pretrain the base and
-    train SFT (GRPO under torchrun: tests/test_multiprocess_pipeline.py)."""
+    """The pipeline_multinode recipe on the one-node cluster with 2 Slurm tasks on the node, each a torchrun agent
+    (a rendezvous "node") with one process, as a 2-node job runs: `python -m launch.pipeline condition=trace_sft` on
+    both; rank 0 builds data/teacher/eval, both ranks pretrain the base and train SFT (GRPO under torchrun:
+    tests/test_multiprocess_pipeline.py)."""
     cmd = [
         sys.executable,
         "-m",
@@ -198,7 +199,8 @@ def test_pipeline_recipe_runs_two_processes_through_sbatch(local_slurm: None, tm
         f"output_root={tmp_path}",
         f"python={sys.executable}",
         "recipe.condition=trace_sft",
-        "recipe.nproc_per_node=2",
+        "recipe.tasks_per_node=2",
+        "recipe.nproc_per_node=1",
         "recipe.pipeline_overrides=[]",
         f"recipe.rdzv_port={_free_port()}",
         "--submit",
@@ -214,6 +216,8 @@ def test_pipeline_recipe_runs_two_processes_through_sbatch(local_slurm: None, tm
     (log,) = (tmp_path / "default" / "slurm" / "logs").glob("pipeline_multinode-*.out")
     text = log.read_text()
     assert "rank 0 of 2" in text and "rank 1 of 2" in text, text[-3000:]
+    script = (tmp_path / "default" / "slurm" / "pipeline_multinode.sbatch").read_text()
+    assert "#SBATCH --ntasks-per-node=2" in script and "#SBATCH --cpus-per-task=1" in script
     run = json.loads((tmp_path / "default" / "trace_sft" / "seed0" / "summary.json").read_text())
     assert run["n_eval"] == 8 and run["sft_steps"] == 2
     (sft,) = [json.loads(p.read_text()) for p in (tmp_path / "shared" / "sft").glob("*/summary.json")]

@@ -162,6 +162,17 @@ def test_pipeline_script_runs_the_whole_condition_on_every_process(tmp_path: Pat
     assert "model=qwen3_1p7b sft=lora" in train and train.endswith("rl.max_steps=7") and "only_stages" not in train
 
 
+def test_pipeline_script_with_two_tasks_per_node_rehearses_two_nodes(tmp_path: Path) -> None:
+    _, script = build_script(["recipe=pipeline_multinode", "cluster=local", "recipe.tasks_per_node=2"])
+    bash_syntax_ok(script, tmp_path)
+    options = sbatch_options(script)
+    assert options["nodes"] == "1" and options["ntasks-per-node"] == "2" and options["cpus-per-task"] == "1"
+    assert '--ntasks=$(("$SLURM_NNODES" * 2)) --ntasks-per-node=2' in script
+    assert '--nnodes "$((SLURM_NNODES * 2))" --nproc-per-node 1 ' in script and "threads=1" in script
+    with pytest.raises(RecipeError, match=r"recipe.tasks_per_node=3 is not usable; valid: 1..2"):
+        build_script(["recipe=pipeline_multinode", "cluster=local", "recipe.tasks_per_node=3"])
+
+
 def test_grpo_script_stops_when_the_server_dies(tmp_path: Path) -> None:
     _, script = build_script(["recipe=grpo_vllm_server", *TWO_BY_EIGHT, f"workdir={tmp_path}", "python=python"])
     env = _fake_cluster(tmp_path, ["node1", "node2", "node3"], vllm_dies=True)
