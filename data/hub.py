@@ -6,9 +6,11 @@ the same code path: `AutoTokenizer` / `AutoModelForCausalLM.from_pretrained(name
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
 
@@ -40,24 +42,44 @@ def load_tokenizer(name_or_path: str, padding_side: str = "left") -> Any:
 
 
 def load_model(name_or_path: str, dtype: str = "float32", attn_implementation: str | None = None, **kwargs: Any) -> Any:
-    """`AutoModelForCausalLM.from_pretrained` with dtype by name; flash-attention falls back to SDPA."""
+    """`AutoModelForCausalLM.from_pretrained` with dtype by name and `attn_implementation` (None: transformers'
+    default); flash-attention falls back to SDPA (`resolve_attn_implementation`)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
     if dtype not in torch_dtype:
         raise ValueError(f"unknown dtype {dtype!r}; valid: {sorted(torch_dtype)}")
-    if attn_implementation == "flash_attention_2":
-        try:
-            import flash_attn  # noqa: F401  (GPU-only, imported where needed)
-        except ImportError:
-            attn_implementation = "sdpa"
+    attn_implementation = resolve_attn_implementation(attn_implementation)
     try:
         return AutoModelForCausalLM.from_pretrained(
             name_or_path, dtype=torch_dtype[dtype], attn_implementation=attn_implementation, **kwargs
         )
     except (OSError, ValueError) as error:
         raise _unavailable(name_or_path, error) from None
+
+
+_WARNED_FLASH = False
+
+
+def flash_attn_available() -> bool:
+    try:
+        import flash_attn  # noqa: F401  (GPU-only, imported where needed)
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_attn_implementation(requested: str | None) -> str | None:
+    """`requested`, except `flash_attention_2` without an importable flash-attn: `sdpa`, said once per process in
+    one log line."""
+    global _WARNED_FLASH
+    if requested != "flash_attention_2" or flash_attn_available():
+        return requested
+    if not _WARNED_FLASH:
+        log.warning("attn_implementation=flash_attention_2 requested but flash-attn is not installed: using sdpa")
+        _WARNED_FLASH = True
+    return "sdpa"
 
 
 def _unavailable(name_or_path: str, error: Exception) -> Exception:

@@ -33,7 +33,7 @@ _CHECKPOINT = re.compile(r"^checkpoint-\d+$")
 
 def default_label(model_path: str) -> str:
     """A folder-safe name for a model: a hub id's `org__name`; for a local checkpoint the last two path parts
-    before generic ones (`outputs/default/trace_sft/seed0/sft/final` -> `trace_sft__seed0`), plus the step of a
+    before generic ones (`outputs/shared/sft/ab12/final` -> `sft__ab12`), plus the step of a
     trainer checkpoint, so checkpoints of one run get their own labels (`.../rl/ab12/checkpoints/checkpoint-150`
     -> `rl__ab12__checkpoint-150`)."""
     path = Path(model_path).expanduser()

@@ -9,6 +9,12 @@ the plan over one `RunContext`.
 A `repeat` item is a loop written out: `{repeat: N, stages: [...], between: [...]}` runs `stages` N times with
 `between` after every round but the last (re-distillation: sample the policy, SFT a fresh student, then evaluate
 that student and run GRPO from it before the next round).
+
+Several processes (torchrun / accelerate, `run_on_ranks`): a stage with `distributed=True` trains, so every rank runs
+it together (the trainer is distributed; the main rank alone locks, claims and writes the summary: stage_state
+`collective` mode): base (the toy base is pretrained by the SFT trainer), sft, kd, rl, rl_budget, sft_more and
+redistill_sft. Every other stage is single-process work (data, teacher, policy_traces sampling, eval_round, eval):
+the main rank (global rank 0) builds it while the others wait at a barrier, then they read its summary.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from omegaconf import DictConfig, ListConfig
 
 from launch import stages
 from launch.config_check import ConfigError
-from launch.stage_state import read_summary
+from launch.stage_state import read_summary, stage_mode
+from sft import distributed
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,7 @@ class Stage:
     threads: Callable[[DictConfig], int] = lambda cfg: int(cfg.threads)  # torch threads while it runs
     doc: str = ""
     check: Callable[[DictConfig], None] = lambda cfg: None  # ConfigError, at plan time, for a config it cannot run
+    distributed: bool = False  # several ranks: True = every rank runs it (training); False = the main rank only
 
 
 # ---- the steps: call the builder, move paths along, record what the run summary reports ----------------------
@@ -206,6 +214,7 @@ STAGES: dict[str, Stage] = {
             threads=lambda cfg: int(cfg.model.pretrain.threads) if cfg.model.get("pretrain") else int(cfg.threads),
             doc="the start model: a hub model, or the toy base pretrained once",
             check=stages.check_base,
+            distributed=True,
         ),
         Stage(
             "teacher",
@@ -230,6 +239,7 @@ STAGES: dict[str, Stage] = {
             ),
             doc="SFT of the current model on the condition's sft_data",
             check=stages.check_sft,
+            distributed=True,
         ),
         Stage(
             "kd",
@@ -237,14 +247,23 @@ STAGES: dict[str, Stage] = {
             ("model_path",),
             lambda cfg: ("rows", "base_path", *(() if cfg.kd.teacher else ("sft",))),
             doc="token-level KD of a fresh student from the base (teacher: kd.teacher or the SFT model)",
+            distributed=True,
         ),
-        Stage("rl", _rl, ("model_path",), _needs("data_dir", "model_path"), doc="GRPO from the current model"),
+        Stage(
+            "rl",
+            _rl,
+            ("model_path",),
+            _needs("data_dir", "model_path"),
+            doc="GRPO from the current model",
+            distributed=True,
+        ),
         Stage(
             "rl_budget",
             _rl_budget,
             ("rl_budget",),
             _needs("data_dir", "sft"),
             doc="the GRPO run from the SFT model (sft_grpo's), only timed: its seconds are sft_more's budget",
+            distributed=True,
         ),
         Stage(
             "sft_more",
@@ -252,6 +271,7 @@ STAGES: dict[str, Stage] = {
             ("model_path",),
             _needs("sft", "rows", "rl_budget"),
             doc="SFT continued from the SFT model for as long as rl_budget's GRPO trained",
+            distributed=True,
         ),
         Stage(
             "policy_traces",
@@ -272,6 +292,7 @@ STAGES: dict[str, Stage] = {
                 *(("traces_dir",) if float(cfg.redistill.mix_teacher) > 0 else ()),
             ),
             doc="SFT of a fresh student from the base on the verified policy traces",
+            distributed=True,
         ),
         Stage(
             "eval_round",
@@ -290,6 +311,30 @@ STAGES: dict[str, Stage] = {
         ),
     )
 }
+
+
+def run_on_ranks(stage: Stage, ctx: RunContext) -> None:
+    """`stage.run(ctx)` on this rank: alone in a single-process run; on every rank together for a distributed
+    stage; else on the main rank while the others wait at a barrier (a broadcast of its outcome), then read what
+    it wrote (an error on the main rank stops every rank)."""
+    if distributed.world_size() == 1:
+        stage.run(ctx)
+    elif stage.distributed:
+        with stage_mode("collective"):
+            stage.run(ctx)
+    elif distributed.is_main():
+        try:
+            stage.run(ctx)
+        except BaseException as error:
+            distributed.broadcast(f"{type(error).__name__}: {error}")
+            raise
+        distributed.broadcast(None)
+    else:
+        error = distributed.broadcast(None)
+        if error is not None:
+            raise RuntimeError(f"rank {distributed.rank()}: stage {stage.name!r} failed on the main rank: {error}")
+        with stage_mode("read"):
+            stage.run(ctx)
 
 
 def _expand(items: Any, where: str) -> list[str]:

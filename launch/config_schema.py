@@ -773,9 +773,17 @@ class GrpoVllmServerRecipeSchema(RecipeCommon):
     vllm_startup_timeout_s: float = key(gt=0)
 
 
+@dataclass
+class PipelineMultinodeRecipeSchema(RecipeCommon):
+    """conf/recipe/pipeline_multinode.yaml."""
+
+    tasks_per_node: int = key(ge=1)
+
+
 RECIPE_SCHEMAS: dict[str, type] = {
     "sft_multinode": SftMultinodeRecipeSchema,
     "grpo_vllm_server": GrpoVllmServerRecipeSchema,
+    "pipeline_multinode": PipelineMultinodeRecipeSchema,
 }
 
 

@@ -7,6 +7,10 @@ folder and a `summary.json`; a stage whose output is complete for the same confi
 resumes where it stopped. Hydra multirun (`-m condition=a,b seed=0,1,2`, or `-m +sweep=toy`) sweeps conditions
 and seeds; the `SweepResults` callback (launch/sweep_report.py) then writes the aggregated table. Every run summary
 carries its stage seconds and cost (launch/cost.py).
+
+Under torchrun / accelerate with several processes every rank runs this command: the training stages run on every
+rank together, the others on global rank 0 while the rest wait (launch/conditions.py `run_on_ranks`); only rank 0
+writes summaries, checkpoints and the W&B run.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from launch import stages
-from launch.conditions import RunContext, plan_stages, select_stages
+from launch.conditions import RunContext, plan_stages, run_on_ranks, select_stages
 from launch.config_check import ConfigError, compose, validate_config
 from launch.cost import run_cost
 from launch.provenance import provenance
 from launch.stage_state import write_summary
 from launch.sweep_report import config_fingerprint
+from sft import distributed
 
 log = logging.getLogger("launch.pipeline")
 
@@ -37,29 +42,33 @@ def run_condition(cfg: DictConfig) -> dict[str, Any]:
     validate_config(cfg)
     plan = plan_stages(cfg)
     selected = select_stages(plan, list(cfg.only_stages or []), cfg)
+    if distributed.init():  # torchrun / accelerate: every rank runs this command
+        log.info("rank %d of %d", distributed.rank(), distributed.world_size())
     torch.manual_seed(int(cfg.seed))
     ctx = RunContext(cfg)
     ctx.result.update(condition=cfg.condition.name, seed=int(cfg.seed), config_fingerprint=config_fingerprint(cfg))
     for stage in selected:
         torch.set_num_threads(stage.threads(cfg))
-        stage.run(ctx)
+        run_on_ranks(stage, ctx)
     torch.set_num_threads(int(cfg.threads))
     ctx.result.update(model_path=ctx.model_path, stage_seconds=ctx.seconds)
     ctx.result.update(run_cost(ctx.seconds, stages._plain(cfg.cost), threads=int(cfg.threads)))
     ctx.result["provenance"] = provenance(int(cfg.threads))  # commit, package versions, CPU, threads
-    if len(selected) == len(plan):
+    if len(selected) == len(plan) and distributed.is_main():
         write_summary(stages.run_dir(cfg), "run", ctx.result)
     log.info("result: %s", ctx.result)
     return ctx.result
 
 
 def run_with_logger(cfg: DictConfig) -> dict[str, Any]:
-    """`run_condition` inside one W&B run per condition and seed when `logger=wandb`."""
+    """`run_condition` inside one W&B run per condition and seed when `logger=wandb` (on the main rank only)."""
     if cfg.logger.report_to != "wandb":
         return run_condition(cfg)
     from launch.wandb_run import start_run
 
     stages.report_to(cfg)  # WANDB_* defaults (offline without a key, project, group)
+    if not distributed.is_main():  # torchrun: the trainers' W&B callback and this run live on rank 0 only
+        return run_condition(cfg)
     run = start_run(
         OmegaConf.to_container(cfg, resolve=True),
         project=cfg.logger.project,

@@ -5,6 +5,8 @@ Recipes (conf/recipe/):
   sft_multinode     one torchrun per node, c10d rendezvous on the first node, launch.ds_sft_entry with DeepSpeed
   grpo_vllm_server  cluster.nodes training nodes + 1 node running `trl vllm-serve`; the training nodes run
                     launch.pipeline under torchrun with the rl group in vLLM server mode pointed at that node
+  pipeline_multinode  one torchrun per node running launch.pipeline (any condition): training stages on every
+                    process, the other stages on global rank 0 while the rest wait
 The #SBATCH resource lines come from the `cluster` group; the commands from the recipe and the pipeline config
 its `pipeline_overrides` compose (arguments after `--` are appended to them), which is checked here so that a bad
 override fails now rather than in the queue.
@@ -92,8 +94,9 @@ def budget_line(cluster: DictConfig, nodes: int) -> str:
     return f"# Budget: {nodes} nodes x {cluster.gpus_per_node} GPUs x {hours:g} h = {gpus * hours:g} GPU-hours{cost}."
 
 
-def sbatch_header(cfg: DictConfig, nodes: int, title: str, command: str) -> list[str]:
-    """Shebang, provenance comments and the #SBATCH lines: resources exactly as in `cfg.cluster`."""
+def sbatch_header(cfg: DictConfig, nodes: int, title: str, command: str, tasks_per_node: int = 1) -> list[str]:
+    """Shebang, provenance comments and the #SBATCH lines: resources exactly as in `cfg.cluster` (a node's CPUs split
+    between its `tasks_per_node` tasks)."""
     cluster = cfg.cluster
     lines = [
         "#!/bin/bash",
@@ -105,11 +108,11 @@ def sbatch_header(cfg: DictConfig, nodes: int, title: str, command: str) -> list
     ]
     if cluster.account:
         lines.append(f"#SBATCH --account={cluster.account}")
-    lines += [f"#SBATCH --nodes={nodes}", "#SBATCH --ntasks-per-node=1"]
+    lines += [f"#SBATCH --nodes={nodes}", f"#SBATCH --ntasks-per-node={tasks_per_node}"]
     if int(cluster.gpus_per_node) > 0:
         lines.append(f"#SBATCH --gpus-per-node={cluster.gpus_per_node}")
     lines += [
-        f"#SBATCH --cpus-per-task={cluster.cpus_per_task}",
+        f"#SBATCH --cpus-per-task={int(cluster.cpus_per_task) // tasks_per_node}",
         f"#SBATCH --mem={cluster.mem_gb}G",
         f"#SBATCH --time={cluster.time_min}",
         f"#SBATCH --output={_path(cfg, cfg.log_dir) / '%x-%j.out'}",
@@ -134,9 +137,14 @@ def sbatch_header(cfg: DictConfig, nodes: int, title: str, command: str) -> list
 HEAD, NNODES, VLLM_NODE, TRAIN_LIST = '"$HEAD"', '"$SLURM_NNODES"', '"$VLLM_NODE"', '"$TRAIN_LIST"'
 
 
-def _srun(nodes: str, nodelist: str | None = None, kill_on_bad_exit: bool = True) -> str:
-    """An srun prefix: one task per node, every CPU of the job's task (srun does not inherit --cpus-per-task)."""
-    parts = [f"srun --nodes={nodes} --ntasks={nodes} --ntasks-per-node=1", '--cpus-per-task="$SLURM_CPUS_PER_TASK"']
+def _srun(nodes: str, nodelist: str | None = None, kill_on_bad_exit: bool = True, tasks_per_node: int = 1) -> str:
+    """An srun prefix: one task per node (or `tasks_per_node`), every CPU of the job's task (srun does not inherit
+    --cpus-per-task)."""
+    tasks = nodes if tasks_per_node == 1 else f"$(({nodes} * {tasks_per_node}))"
+    parts = [
+        f"srun --nodes={nodes} --ntasks={tasks} --ntasks-per-node={tasks_per_node}",
+        '--cpus-per-task="$SLURM_CPUS_PER_TASK"',
+    ]
     if nodelist:
         parts.append(f"--nodelist={nodelist}")
     if kill_on_bad_exit:
@@ -304,9 +312,46 @@ def render_grpo_vllm_server(cfg: DictConfig, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_pipeline_multinode(cfg: DictConfig, command: str) -> str:
+    """A whole condition through launch.pipeline: one torchrun per node (or `recipe.tasks_per_node`, each its own
+    rendezvous "node": several on one node rehearse a multi-node job); every rank runs the command (training stages
+    together, the others on global rank 0: launch/conditions.py run_on_ranks)."""
+    recipe = cfg.recipe
+    pipe = _pipeline_config(recipe)
+    nodes, nproc, agents = int(cfg.cluster.nodes), _nproc(cfg), int(recipe.tasks_per_node)
+    if agents < 1 or agents > int(cfg.cluster.cpus_per_task):
+        raise RecipeError(
+            f"recipe.tasks_per_node={agents} is not usable; valid: 1..{cfg.cluster.cpus_per_task} (each task needs a "
+            f"CPU of cluster.cpus_per_task={cfg.cluster.cpus_per_task})"
+        )
+    threads = _threads(cfg, nproc * agents)
+    args = [
+        f"output_root={_path(cfg, cfg.output_root)}",
+        f"run_name={cfg.run_name}",
+        f"threads={threads}",
+        f"condition={recipe.condition}",
+        *map(str, recipe.pipeline_overrides),
+    ]
+    per_node = f"{agents} torchrun tasks x {nproc}" if agents > 1 else str(nproc)
+    title = f"condition {pipe.condition.name} through launch.pipeline on {nodes} nodes x {per_node} processes"
+    lines = sbatch_header(cfg, nodes, title, command, tasks_per_node=agents)
+    rendezvous_nodes = NNODES if agents == 1 else f'"$((SLURM_NNODES * {agents}))"'
+    lines += [
+        "HEAD=${NODES[0]}",
+        f'echo "[{recipe.name}] job $SLURM_JOB_ID on ${{NODES[*]}}; rendezvous $HEAD:{int(recipe.rdzv_port)}"',
+        f"# stages {', '.join(map(str, pipe.condition.stages))}: training ones on every process, the rest on rank 0",
+        f"{_srun(NNODES, tasks_per_node=agents)} \\",
+        f"  {_torchrun(rendezvous_nodes, nproc, recipe.rdzv_port)} \\",
+        "  -m launch.pipeline" + "".join(f" {q(o)}" for o in args),
+        f'echo "[{recipe.name}] done: {_path(cfg, cfg.output_root) / str(cfg.run_name) / str(pipe.condition.name)}"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
 RECIPES: dict[str, Callable[[DictConfig, str], str]] = {
     "sft_multinode": render_sft_multinode,
     "grpo_vllm_server": render_grpo_vllm_server,
+    "pipeline_multinode": render_pipeline_multinode,
 }
 
 

@@ -5,6 +5,13 @@ A stage is complete when its folder holds a `summary.json` whose `fingerprint` m
 would produce it; `summary.json` is written last (atomically), so a killed stage is never mistaken for a
 finished one. Every stage takes a file lock on its folder while it is checked and built, so that parallel jobs
 sharing a stage (conditions of one seed) build it once; a folder started under another config is moved aside.
+
+Several processes of one run (torchrun / accelerate, `sft.distributed`): only the main rank (global rank 0) takes the
+lock, decides whether the stage is complete, claims the folder and writes `summary.json`. The pipeline puts each
+stage in one of three modes (`stage_mode`, launch/conditions.py `Stage.distributed`): `build` (one process does it
+all: a single-process run, or the main rank of a stage the others wait for), `read` (a rank that waited while the
+main rank built the stage: read its summary, never build) and `collective` (a training stage: every rank runs
+`build` together, the main rank's decision and summary are broadcast to all).
 """
 
 from __future__ import annotations
@@ -17,6 +24,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from sft import distributed
+
+MODES = ("build", "read", "collective")
+_MODE = "build"
 
 
 def fingerprint(*parts: Any) -> str:
@@ -78,6 +90,19 @@ def stage_lock(stage_dir: str | Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def stage_mode(mode: str) -> Iterator[None]:
+    """Run the `run_stage` calls inside in `mode` (one of MODES; see the module doc)."""
+    global _MODE
+    if mode not in MODES:
+        raise ValueError(f"unknown stage mode {mode!r}; valid: {list(MODES)}")
+    previous, _MODE = _MODE, mode
+    try:
+        yield
+    finally:
+        _MODE = previous
+
+
 def run_stage(
     stage: str,
     out: str | Path,
@@ -88,12 +113,53 @@ def run_stage(
 ) -> dict[str, Any]:
     """The one stage skeleton: lock `out`, return its summary when it is complete for `fp` (and `complete(out)`
     agrees, e.g. checksummed files intact), else claim the folder, run `build(out)`, time it and write
-    `summary.json` (`{fingerprint, stage, seconds, **what build returned}`) last."""
+    `summary.json` (`{fingerprint, stage, seconds, **what build returned}`) last. Under several ranks: see
+    `stage_mode`."""
     out = Path(out)
-    with stage_lock(out):
+    if _MODE == "read":
+        if not is_complete(out, fp):
+            raise RuntimeError(
+                f"rank {distributed.rank()}: stage {stage!r} at {out} is not complete for {fp} after the main rank "
+                "built it (a folder the ranks do not share?)"
+            )
+        return read_summary(out)
+    collective = _MODE == "collective" and distributed.world_size() > 1
+    with stage_lock(out) if distributed.is_main() or not collective else contextlib.nullcontext():
+        if collective:
+            return _run_collective(stage, out, fp, build, complete)
         if is_complete(out, fp) and (complete is None or complete(out)):
             return read_summary(out)
         claim_stage_dir(out, fp)
         start = time.perf_counter()
         summary = build(out)
         return write_summary(out, fp, {"stage": stage, "seconds": time.perf_counter() - start, **summary})
+
+
+def _run_collective(
+    stage: str, out: Path, fp: str, build: Callable[[Path], dict[str, Any]], complete: Callable[[Path], bool] | None
+) -> dict[str, Any]:
+    """`run_stage` on every rank at once (the main rank holds the lock): the main rank decides (complete or not) and
+    claims the folder; the decision is broadcast; every rank runs `build`; the main rank writes the summary and
+    broadcasts it."""
+    main = distributed.is_main()
+    decision: tuple[str, Any] = ("build", None)
+    if main:
+        try:
+            if is_complete(out, fp) and (complete is None or complete(out)):
+                decision = ("done", read_summary(out))
+            else:
+                claim_stage_dir(out, fp)
+        except BaseException as error:
+            distributed.broadcast(("error", f"{type(error).__name__}: {error}"))
+            raise
+    kind, value = distributed.broadcast(decision)
+    if kind == "error":
+        raise RuntimeError(f"rank {distributed.rank()}: stage {stage!r} failed on the main rank: {value}")
+    if kind == "done":
+        return value
+    start = time.perf_counter()
+    summary = build(out)
+    written = None
+    if main:
+        written = write_summary(out, fp, {"stage": stage, "seconds": time.perf_counter() - start, **summary})
+    return distributed.broadcast(written)

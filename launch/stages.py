@@ -26,6 +26,7 @@ from data.records import answer_only_completion, completion_messages, prompt_mes
 from data.toy_world import ToyWorld, ToyWorldConfig
 from launch.config_check import CONF_DIR, ConfigError
 from launch.stage_state import fingerprint, run_stage
+from sft import distributed
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,19 @@ def report_to(cfg: DictConfig) -> str:
         os.environ.setdefault("WANDB_DIR", str(run_dir(cfg).resolve()))
         run_dir(cfg).mkdir(parents=True, exist_ok=True)
     return cfg.logger.report_to
+
+
+def ranks() -> list[dict[str, int]]:
+    """What a training stage's fingerprint adds under several processes: the world size (each rank trains on its own
+    batch, so the global batch, and the result, depend on it); nothing for one process (fingerprints as before)."""
+    n = distributed.world_size()
+    return [{"world_size": n}] if n > 1 else []
+
+
+def attn_implementation(cfg: DictConfig) -> str | None:
+    """`model.attn_implementation` for every trainer (SFT, KD, GRPO, the toy base): flash_attention_2 falls back to
+    sdpa with one log line when flash-attn is not installed (data.hub.resolve_attn_implementation)."""
+    return cfg.model.get("attn_implementation")
 
 
 # ---- data ------------------------------------------------------------------------------------------
@@ -265,19 +279,31 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
     from sft.tiny_model import build_tiny_model, build_tokenizer, toy_tokenizer_corpus
     from sft.train import train_sft
 
-    fp = fingerprint("base", _plain(cfg.data), model_settings(cfg))
+    fp = fingerprint("base", _plain(cfg.data), model_settings(cfg), *ranks())
 
     def build(out: Path) -> dict[str, Any]:
         train = load_split(data_dir, "train")
         world = ToyWorld(_world_config(cfg))
         init_dir = out / "init"
-        if not (init_dir / "config.json").exists():
-            corpus = toy_tokenizer_corpus(train[: int(cfg.model.tokenizer.corpus_problems)], world)
-            tokenizer = build_tokenizer(corpus, int(cfg.model.tokenizer.vocab_size), init_dir)
-            build_tiny_model(tokenizer, _plain(cfg.model.arch), init_dir, seed=0)
+
+        def init_model() -> None:
+            if not (init_dir / "config.json").exists():
+                corpus = toy_tokenizer_corpus(train[: int(cfg.model.tokenizer.corpus_problems)], world)
+                tokenizer = build_tokenizer(corpus, int(cfg.model.tokenizer.vocab_size), init_dir)
+                build_tiny_model(tokenizer, _plain(cfg.model.arch), init_dir, seed=0)
+
+        distributed.main_first(init_model)  # several ranks pretrain together: rank 0 writes init/, the rest read it
         rows = _pretrain_rows(cfg, world, train)
         log.info("base: pretraining the tiny model on %d documents", len(rows))
-        return train_sft(str(init_dir), rows, out, _plain(cfg.model.pretrain), seed=0, report_to="none")
+        return train_sft(
+            str(init_dir),
+            rows,
+            out,
+            _plain(cfg.model.pretrain),
+            seed=0,
+            report_to="none",
+            attn_implementation=attn_implementation(cfg),
+        )
 
     return str(run_stage("base", shared_dir(cfg, "base", fp), fp, build)["model_path"])
 
@@ -501,7 +527,7 @@ def stage_sft(cfg: DictConfig, base_path: str, rows: list[dict[str, Any]], sourc
     from sft.train import train_sft
 
     source = sft_source(cfg) if source is None else source
-    fp = fingerprint("sft", base_path, sft_settings(cfg), _plain(cfg.deepspeed), source, cfg.seed, len(rows))
+    fp = fingerprint("sft", base_path, sft_settings(cfg), _plain(cfg.deepspeed), source, cfg.seed, len(rows), *ranks())
 
     def build(out: Path) -> dict[str, Any]:
         return train_sft(
@@ -513,6 +539,7 @@ def stage_sft(cfg: DictConfig, base_path: str, rows: list[dict[str, Any]], sourc
             report_to=report_to(cfg),
             deepspeed=_plain(cfg.deepspeed.config),
             dtype=cfg.model.dtype,
+            attn_implementation=attn_implementation(cfg),
         )
 
     return run_stage("sft", shared_dir(cfg, "sft", fp), fp, build)
@@ -544,7 +571,7 @@ def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict
     from sft.kd import train_kd
 
     kd_cfg = {**sft_settings(cfg), "kd": {**_plain(cfg.kd), "teacher": teacher_path}}
-    fp = fingerprint("kd", base_path, kd_cfg, sft_source(cfg), cfg.seed, len(rows))
+    fp = fingerprint("kd", base_path, kd_cfg, sft_source(cfg), cfg.seed, len(rows), *ranks())
 
     def build(out: Path) -> dict[str, Any]:
         return train_kd(
@@ -556,6 +583,7 @@ def stage_kd(cfg: DictConfig, base_path: str, teacher_path: str, rows: list[dict
             seed=int(cfg.seed),
             report_to=report_to(cfg),
             dtype=cfg.model.dtype,
+            attn_implementation=attn_implementation(cfg),
         )
 
     return run_stage("kd", shared_dir(cfg, "kd", fp), fp, build)
@@ -575,7 +603,7 @@ def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]
     shared by the conditions of one seed that start it from the same model (sft_grpo, sft_control, redistill)."""
     from rl.train import train_grpo
 
-    fp = fingerprint("rl", model_path, _plain(cfg.rl), _plain(cfg.reward), _plain(cfg.data), cfg.seed)
+    fp = fingerprint("rl", model_path, _plain(cfg.rl), _plain(cfg.reward), _plain(cfg.data), cfg.seed, *ranks())
 
     def build(out: Path) -> dict[str, Any]:
         return train_grpo(
@@ -587,6 +615,7 @@ def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]
             seed=int(cfg.seed),
             report_to=report_to(cfg),
             dtype=cfg.model.dtype,
+            attn_implementation=attn_implementation(cfg),
         )
 
     return run_stage("rl", shared_dir(cfg, "rl", fp), fp, build)

@@ -6,7 +6,8 @@
 # Then train on the other GPU(s), pointing the trainer at the same port, e.g.
 #   CUDA_VISIBLE_DEVICES=1 python -m launch.pipeline condition=sft_grpo rl=grpo_vllm_server rl.generation.vllm_server_port=8000
 # The server must serve the model the rl stage starts from: for sft_grpo that is the SFT stage's `final` folder
-# (outputs/<run_name>/sft_grpo/seed<N>/sft/final); run the pipeline with only_stages=[data,base,teacher,sft] first.
+# (outputs/shared/sft/<fingerprint>/final: the `model_path` of that folder's summary.json); run the pipeline with
+# only_stages=[data,base,teacher,sft] first, then e.g. MODEL=$(ls -td outputs/shared/sft/*/final | head -1).
 # TRL 1.16's vllm-serve sets `--logprobs-mode processed_logprobs` itself (needed by the importance-sampling
 # correction); it needs vllm 0.22-0.31 on a CUDA machine. Stop it with Ctrl-C / kill <pid>.
 set -euo pipefail

@@ -23,6 +23,7 @@ from rl.grpo_config import build_grpo_config, check_rl_config
 from rl.learning_check import describe, learning_verdict
 from rl.signals import wrap_reward_funcs
 from rl.start_point import resolve_start
+from sft import distributed
 from sft.checkpoints import last_checkpoint, lora_config, save_final_model
 
 log = logging.getLogger(__name__)
@@ -74,22 +75,24 @@ def _filter_prompts(
     if not correctness:
         raise ValueError("rl.prompt_filter needs a 'correctness' reward in the reward spec")
     (reward,), _ = build_reward_funcs({**reward_spec, "funcs": correctness})
-    rates = cached_pass_rates(
-        out_dir / "pass_rates.jsonl",
-        candidates,
-        lambda: measure_pass_rates(
-            model,
-            tokenizer,
+    rates = distributed.main_first(  # several ranks: rank 0 measures and caches, the others read its cache
+        lambda: cached_pass_rates(
+            out_dir / "pass_rates.jsonl",
             candidates,
-            reward,
-            n_samples=int(pf["n_samples"]),
-            max_new_tokens=int(cfg["max_completion_length"]),
-            temperature=float(cfg["temperature"]),
-            top_p=float(cfg["top_p"]),
-            batch_size=int(pf["batch_size"]),
-            chat_template_kwargs=cfg["chat_template_kwargs"],
-            seed=seed,
-        ),
+            lambda: measure_pass_rates(
+                model,
+                tokenizer,
+                candidates,
+                reward,
+                n_samples=int(pf["n_samples"]),
+                max_new_tokens=int(cfg["max_completion_length"]),
+                temperature=float(cfg["temperature"]),
+                top_p=float(cfg["top_p"]),
+                batch_size=int(pf["batch_size"]),
+                chat_template_kwargs=cfg["chat_template_kwargs"],
+                seed=seed,
+            ),
+        )
     )
     kept = filter_rows(candidates, rates, pf["drop_pass_rates"])
     stats = {**summarize(rates), "n_measured": len(candidates), "n_kept": len(kept)}
@@ -115,6 +118,7 @@ def build_trainer(
     dtype: str = "float32",
     use_cpu: bool | None = None,
     callbacks: Sequence[Any] | None = None,
+    attn_implementation: str | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The configured `GRPOTrainer` (start point resolved, Qwen3 chat alignment applied, prompts checked and
     optionally pass-rate filtered, rewards wrapped with signals) and facts for the summary."""
@@ -126,9 +130,10 @@ def build_trainer(
     check_rl_config(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    start_path = resolve_start(model_path, out_dir, dtype)
+    start_path = distributed.main_first(lambda: resolve_start(model_path, out_dir, dtype))  # rank 0 merges once
     tokenizer = load_tokenizer(start_path, padding_side="left")
-    model = load_model(start_path, dtype=dtype)
+    # the reference model (beta > 0) copies the policy's attention implementation (TRL GRPOTrainer)
+    model = load_model(start_path, dtype=dtype, attn_implementation=attn_implementation)
     eos_ids = align_eos(model, tokenizer)
     check_think_tags(tokenizer)
     response_template = keep_raw_completions(tokenizer)
@@ -143,7 +148,9 @@ def build_trainer(
         rows, filter_stats = _filter_prompts(model, tokenizer, rows, cfg, spec, out_dir, seed)
 
     funcs, weights = build_reward_funcs(spec)
-    rollout_log = out_dir / "rollouts.jsonl" if cfg["log_rollouts"] else None
+    # each rank scores its own completions: rank 0 logs to rollouts.jsonl, rank R > 0 to rollouts.rank<R>.jsonl
+    name = "rollouts.jsonl" if distributed.is_main() else f"rollouts.rank{distributed.rank()}.jsonl"
+    rollout_log = out_dir / name if cfg["log_rollouts"] else None
     funcs = wrap_reward_funcs(funcs, weights, int(cfg["num_generations"]), rollout_log=rollout_log)
     max_model_length = (cfg["max_prompt_length"] or longest) + int(cfg["max_completion_length"])
     args = build_grpo_config(
@@ -191,9 +198,11 @@ def train_grpo(
     dtype: str = "float32",
     use_cpu: bool | None = None,
     callbacks: Sequence[Any] | None = None,
+    attn_implementation: str | None = None,
 ) -> dict[str, Any]:
     """GRPO-train `model_path` on `rows`; resumes from the last checkpoint in `out_dir`; returns a summary whose
-    `model_path` is `<out_dir>/final` (LoRA merged)."""
+    `model_path` is `<out_dir>/final` (LoRA merged). Under several processes every rank calls this: rank 0 picks
+    the checkpoint all resume from; every rank takes part in the final save (ZeRO-3 gathers), rank 0 writes it."""
     out_dir = Path(out_dir)
     trainer, info = build_trainer(
         model_path,
@@ -206,8 +215,10 @@ def train_grpo(
         dtype=dtype,
         use_cpu=use_cpu,
         callbacks=callbacks,
+        attn_implementation=attn_implementation,
     )
-    resume = last_checkpoint(out_dir / "checkpoints")
+    resume = distributed.broadcast(last_checkpoint(out_dir / "checkpoints"))  # rank 0 decides for every rank
+    distributed.allow_indexed_cpu_location()  # several CPU ranks resume optimizer state mapped to `cpu:<rank>`
     if resume:
         log.info("GRPO: resuming from %s", resume)
     start = time.perf_counter()
@@ -225,20 +236,20 @@ def train_grpo(
     template = info.pop("response_template")
     if template is not None:  # set aside for training only (rl.chat_alignment.keep_raw_completions)
         trainer.processing_class.response_template = template
-    # every rank writes final/ (as before this helper existed: the rl stage has no rank-0-only path yet)
-    final_dir = save_final_model(
-        trainer, out_dir, lora=info["lora"], base_model_path=info["start_path"], dtype=dtype, every_rank=True
-    )
+    # every rank calls the save (ZeRO-3 gathers the weights: a collective); only the main process writes final/
+    final_dir = save_final_model(trainer, out_dir, lora=info["lora"], base_model_path=info["start_path"], dtype=dtype)
     history = trainer.state.log_history
     train_logs = [e for e in history if "reward" in e]
     learning = learning_verdict(history)
     (log.warning if learning["verdict"] in ("flat", "declining") else log.info)(describe(learning))
-    (out_dir / "log_history.json").write_text(json.dumps(history, indent=1, default=str))
+    if trainer.is_world_process_zero():
+        (out_dir / "log_history.json").write_text(json.dumps(history, indent=1, default=str))
     return {
         "model_path": str(final_dir),
         "steps": trainer.state.global_step,
         "train_seconds": train_seconds,
         "resumed_from": resume,
+        "world_size": distributed.world_size(),
         "train_loss": training_loss,
         **info,
         "first_log": train_logs[0] if train_logs else None,

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from data.hub import load_model, load_tokenizer
+from sft import distributed
 from sft.checkpoints import last_checkpoint, lora_config, save_final_model
 from sft.train import build_sft_config
 
@@ -240,6 +241,7 @@ def build_kd_trainer(
     report_to: str = "none",
     dtype: str = "float32",
     use_cpu: bool | None = None,
+    attn_implementation: str | None = None,
 ) -> Any:
     """The TRL trainer `train_kd` runs: `KDTrainer` (same tokenizer) or `GOLDTrainer` (`kd.cross_tokenizer`)."""
     from datasets import Dataset
@@ -247,7 +249,8 @@ def build_kd_trainer(
     kd = KDSettings.from_cfg(cfg.get("kd"))
     out_dir = Path(out_dir)
     tokenizer = load_tokenizer(student_path, padding_side="right")
-    model, teacher = load_model(student_path, dtype=dtype), load_model(teacher_path, dtype=dtype)
+    model = load_model(student_path, dtype=dtype, attn_implementation=attn_implementation)
+    teacher = load_model(teacher_path, dtype=dtype, attn_implementation=attn_implementation)
     sft_args = build_sft_config(cfg, out_dir, report_to, seed, None, use_cpu)
     base = {f.name: getattr(sft_args, f.name) for f in dataclasses.fields(sft_args) if f.init}
     peft_config = lora_config(cfg["lora"]) if cfg["lora"] else None
@@ -327,6 +330,7 @@ def train_kd(
     report_to: str = "none",
     dtype: str = "float32",
     use_cpu: bool | None = None,
+    attn_implementation: str | None = None,
 ) -> dict[str, Any]:
     """Distil `teacher_path` (default: `cfg["kd"]["teacher"]`) into `student_path` on `rows`; resumes from the last
     checkpoint in `out_dir`; saves the student to `<out_dir>/final`; returns a summary."""
@@ -336,9 +340,19 @@ def train_kd(
         raise ValueError("no KD teacher: pass teacher_path or set kd.teacher to a model path or hub id")
     out_dir = Path(out_dir)
     trainer = build_kd_trainer(
-        student_path, teacher_path, rows, out_dir, cfg, seed=seed, report_to=report_to, dtype=dtype, use_cpu=use_cpu
+        student_path,
+        teacher_path,
+        rows,
+        out_dir,
+        cfg,
+        seed=seed,
+        report_to=report_to,
+        dtype=dtype,
+        use_cpu=use_cpu,
+        attn_implementation=attn_implementation,
     )
-    resume = last_checkpoint(out_dir / "checkpoints")
+    resume = distributed.broadcast(last_checkpoint(out_dir / "checkpoints"))  # rank 0 decides for every rank
+    distributed.allow_indexed_cpu_location()  # several CPU ranks resume optimizer state mapped to `cpu:<rank>`
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.perf_counter() - start

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from data.hub import load_model, load_tokenizer
+from sft import distributed
 from sft.checkpoints import last_checkpoint, lora_config, save_final_model
 
 # SFTConfig keys a `conf/sft/*.yaml` may set directly (anything else there is ours, e.g. `name`, `lora`).
@@ -91,14 +92,17 @@ def train_sft(
     deepspeed: Mapping[str, Any] | None = None,
     dtype: str = "float32",
     use_cpu: bool | None = None,
+    attn_implementation: str | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune `model_path` on `rows`; resumes from the last checkpoint in `out_dir`; returns a summary."""
+    """Fine-tune `model_path` on `rows`; resumes from the last checkpoint in `out_dir`; returns a summary. Under
+    several processes every rank calls this (the trainer is distributed): rank 0 picks the checkpoint all resume
+    from and alone writes checkpoints and final/."""
     from datasets import Dataset
     from trl import SFTTrainer
 
     out_dir = Path(out_dir)
     tokenizer = load_tokenizer(model_path, padding_side="right")
-    model = load_model(model_path, dtype=dtype)
+    model = load_model(model_path, dtype=dtype, attn_implementation=attn_implementation)
     args = build_sft_config(cfg, out_dir, report_to, seed, deepspeed, use_cpu)
     # `lora` is in every conf/sft preset; the base stage's pretraining config (conf/model/*.yaml `pretrain`) has none
     peft_config = lora_config(cfg["lora"]) if cfg.get("lora") else None
@@ -106,7 +110,8 @@ def train_sft(
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
     )
-    resume = last_checkpoint(out_dir / "checkpoints")
+    resume = distributed.broadcast(last_checkpoint(out_dir / "checkpoints"))  # rank 0 decides for every rank
+    distributed.allow_indexed_cpu_location()  # several CPU ranks resume optimizer state mapped to `cpu:<rank>`
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.perf_counter() - start

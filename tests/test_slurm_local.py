@@ -183,3 +183,43 @@ def test_failed_recipe_job_reports_its_exception(local_slurm: None, tmp_path: Pa
     assert done.returncode == 2
     assert "ended FAILED" in done.stderr
     assert "ModelNotAvailableError" in done.stderr and str(tmp_path / "no_such_model") in done.stderr
+
+
+def test_pipeline_recipe_runs_two_processes_through_sbatch(local_slurm: None, tmp_path: Path) -> None:
+    """The pipeline_multinode recipe on the one-node cluster with 2 Slurm tasks on the node, each a torchrun agent
+    (a rendezvous "node") with one process, as a 2-node job runs: `python -m launch.pipeline condition=trace_sft` on
+    both; rank 0 builds data/teacher/eval, both ranks pretrain the base and train SFT (GRPO under torchrun:
+    tests/test_multiprocess_pipeline.py)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "launch.slurm_recipes",
+        "recipe=pipeline_multinode",
+        "cluster=local",
+        f"output_root={tmp_path}",
+        f"python={sys.executable}",
+        "recipe.condition=trace_sft",
+        "recipe.tasks_per_node=2",
+        "recipe.nproc_per_node=1",
+        "recipe.pipeline_overrides=[]",
+        f"recipe.rdzv_port={_free_port()}",
+        "--submit",
+        "--wait",
+        "--",
+        *TINY,
+        "model.pretrain.per_device_train_batch_size=4",
+        "eval.max_new_tokens=16",
+    ]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert done.stdout.splitlines()[-1].endswith("COMPLETED")
+    (log,) = (tmp_path / "default" / "slurm" / "logs").glob("pipeline_multinode-*.out")
+    text = log.read_text()
+    assert "rank 0 of 2" in text and "rank 1 of 2" in text, text[-3000:]
+    script = (tmp_path / "default" / "slurm" / "pipeline_multinode.sbatch").read_text()
+    assert "#SBATCH --ntasks-per-node=2" in script and "#SBATCH --cpus-per-task=1" in script
+    run = json.loads((tmp_path / "default" / "trace_sft" / "seed0" / "summary.json").read_text())
+    assert run["n_eval"] == 8 and run["sft_steps"] == 2
+    (sft,) = [json.loads(p.read_text()) for p in (tmp_path / "shared" / "sft").glob("*/summary.json")]
+    assert sft["world_size"] == 2 and run["model_path"] == sft["model_path"]
+    assert (Path(sft["model_path"]) / "model.safetensors").exists()

@@ -41,7 +41,7 @@ def bash_syntax_ok(script: str, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("recipe, nodes", [("sft_multinode", 2), ("grpo_vllm_server", 3)])
+@pytest.mark.parametrize("recipe, nodes", [("sft_multinode", 2), ("grpo_vllm_server", 3), ("pipeline_multinode", 2)])
 def test_resource_lines_are_the_config(recipe: str, nodes: int, tmp_path: Path) -> None:
     cfg, script = build_script([f"recipe={recipe}", *TWO_BY_EIGHT])
     bash_syntax_ok(script, tmp_path)
@@ -142,6 +142,35 @@ def test_grpo_script_puts_vllm_on_the_last_node(tmp_path: Path) -> None:
     assert "rl.generation.vllm_server_host=node3 rl.generation.vllm_server_port=8000" in train
     assert train.endswith("only_stages=[data,base,rl]")  # eval runs once, afterwards, on one process
     assert "--nodelist=node1" in evaluate and "-m launch.pipeline" in evaluate and "only_stages" not in evaluate
+
+
+def test_pipeline_script_runs_the_whole_condition_on_every_process(tmp_path: Path) -> None:
+    _, script = build_script(
+        ["recipe=pipeline_multinode", *TWO_BY_EIGHT, f"workdir={tmp_path}", "python=python", "recipe.rdzv_port=29912"],
+        ["rl.max_steps=7"],
+    )
+    bash_syntax_ok(script, tmp_path)
+    env = _fake_cluster(tmp_path, ["node1", "node2"])
+    path = tmp_path / "pipeline.sbatch"
+    path.write_text(script)
+    done = subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (train,) = (tmp_path / "calls.log").read_text().splitlines()  # one srun: every stage, every process
+    assert "--nodes=2 --ntasks=2 --ntasks-per-node=1" in train and "--kill-on-bad-exit=1" in train
+    assert "--nnodes 2 --nproc-per-node 8" in train and "--rdzv-endpoint node1:29912" in train
+    assert "-m launch.pipeline" in train and "condition=sft_grpo" in train and "threads=8" in train
+    assert "model=qwen3_1p7b sft=lora" in train and train.endswith("rl.max_steps=7") and "only_stages" not in train
+
+
+def test_pipeline_script_with_two_tasks_per_node_rehearses_two_nodes(tmp_path: Path) -> None:
+    _, script = build_script(["recipe=pipeline_multinode", "cluster=local", "recipe.tasks_per_node=2"])
+    bash_syntax_ok(script, tmp_path)
+    options = sbatch_options(script)
+    assert options["nodes"] == "1" and options["ntasks-per-node"] == "2" and options["cpus-per-task"] == "1"
+    assert '--ntasks=$(("$SLURM_NNODES" * 2)) --ntasks-per-node=2' in script
+    assert '--nnodes "$((SLURM_NNODES * 2))" --nproc-per-node 1 ' in script and "threads=1" in script
+    with pytest.raises(RecipeError, match=r"recipe.tasks_per_node=3 is not usable; valid: 1..2"):
+        build_script(["recipe=pipeline_multinode", "cluster=local", "recipe.tasks_per_node=3"])
 
 
 def test_grpo_script_stops_when_the_server_dies(tmp_path: Path) -> None:
