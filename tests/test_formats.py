@@ -388,3 +388,17 @@ def test_each_format_end_to_end_on_the_tiny_model(arm, shared_root):
     items = [json.loads(line) for line in (run / "eval_shift" / "items.jsonl").read_text().splitlines()]
     assert all(i["id"].endswith("-shift") for i in items)
     assert "/shared/rl/" in result["rl_path"] and result["model_path"] == result["rl_path"]  # eval scored GRPO's model
+
+
+def test_hub_teachers_are_prompted_for_the_format_and_verified_by_its_answer():
+    from sft.teachers.base import build_teacher, trace_record
+    from tests._presets import preset
+
+    for name in ("hf", "openai"):
+        teacher = build_teacher(preset("teacher", name), POST)  # nothing is loaded or called until generate
+        assert teacher.fmt == POST and teacher.chat_kwargs() == {"enable_thinking": False}
+    assert build_teacher(preset("teacher", "hf")).chat_kwargs() == {}  # pre: the template as it always was
+    problem = {"id": "p", "question": "q"}
+    post_text = "7\n3 + 4 = 7, and 8 more"
+    assert trace_record("i", problem, "7", 0, post_text, "hf", fmt=POST)["verified"]
+    assert not trace_record("i", problem, "7", 0, post_text, "hf")["verified"]  # pre reads the last number

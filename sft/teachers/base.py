@@ -173,10 +173,21 @@ def gold_answer(problem: Mapping[str, Any]) -> str:
 
 
 def trace_record(
-    record_id: str, problem: Mapping[str, Any], gold: str, k: int, text: str, teacher: str, **extra: Any
+    record_id: str,
+    problem: Mapping[str, Any],
+    gold: str,
+    k: int,
+    text: str,
+    teacher: str,
+    *,
+    fmt: Any = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """One trace record with its `verified` verdict (rewards.verify against `gold`) and any extra fields."""
+    """One trace record with its `verified` verdict (rewards.verify against `gold`; for the post format `fmt` of
+    the leading answer only) and any extra fields."""
     from rewards import verify
+
+    answer_text = fmt.answer_region(text) if fmt is not None else text
 
     return {
         "id": record_id,
@@ -186,6 +197,6 @@ def trace_record(
         "trace": text,
         "teacher": teacher,
         "path": k,
-        "verified": bool(verify(text, gold)),
+        "verified": bool(verify(answer_text, gold)),
         **extra,
     }

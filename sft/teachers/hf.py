@@ -104,6 +104,7 @@ class HFTeacher(FormatAware):
                         k,
                         sample["text"],
                         self.name,
+                        fmt=self.fmt,
                         tokens_in=tokens_in,
                         tokens_out=sample["n_tokens"],
                         truncated=sample["truncated"],

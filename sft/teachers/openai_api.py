@@ -301,6 +301,7 @@ class OpenAITeacher(FormatAware):
                     k,
                     text,
                     self.name,
+                    fmt=self.fmt,
                     tokens_in=tokens_in,
                     tokens_out=tokens_out,
                     truncated=choice.finish_reason == "length",

@@ -139,6 +139,7 @@ class VLLMTeacher(FormatAware):
                         k,
                         sample["text"],
                         self.name,
+                        fmt=self.fmt,
                         tokens_in=tokens_in,
                         tokens_out=sample["n_tokens"],
                         truncated=sample["truncated"],
