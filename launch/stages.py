@@ -495,20 +495,30 @@ def reward_spec(cfg: DictConfig) -> dict[str, Any]:
     return spec
 
 
+def rl_settings(cfg: DictConfig) -> dict[str, Any]:
+    """`cfg.rl` with the trace format's chat-template arguments merged into `chat_template_kwargs` (post: Qwen3's
+    `enable_thinking=False`, so that the policy answers first); unchanged for pre and adaptive."""
+    settings = _plain(cfg.rl)
+    extra = trace_format_of(cfg).chat_kwargs()
+    if extra:
+        settings["chat_template_kwargs"] = {**(settings.get("chat_template_kwargs") or {}), **extra}
+    return settings
+
+
 def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]:
     """GRPO from `model_path` (the SFT checkpoint, or the base for pure GRPO) with `cfg.rl` and `cfg.reward`;
     shared by the conditions of one seed that start it from the same model (sft_grpo, sft_control, redistill)."""
     from rl.train import train_grpo
 
-    spec = reward_spec(cfg)
-    fp = fingerprint("rl", model_path, _plain(cfg.rl), spec, _plain(cfg.data), cfg.seed)
+    spec, settings = reward_spec(cfg), rl_settings(cfg)
+    fp = fingerprint("rl", model_path, settings, spec, _plain(cfg.data), cfg.seed)
 
     def build(out: Path) -> dict[str, Any]:
         return train_grpo(
             model_path,
             rl_rows(cfg, data_dir),
             out,
-            _plain(cfg.rl),
+            settings,
             spec,
             seed=int(cfg.seed),
             report_to=report_to(cfg),

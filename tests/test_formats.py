@@ -252,11 +252,13 @@ def test_default_format_leaves_every_stage_fingerprint_input_as_it_was():
     assert stages.teacher_settings(cfg) == {k: v for k, v in teacher.items() if not k.startswith("ablation")}
     assert stages.reward_spec(cfg) == stages._plain(cfg.reward)
     assert stages._eval_identity(cfg) == [stages._eval_settings(cfg)]
+    assert stages.rl_settings(cfg) == stages._plain(cfg.rl)
     assert "trace_format" not in stages.format_eval_settings(cfg)
     post = compose(["format=post", "teacher.ablation=add_steps"])
     assert stages.teacher_settings(post)["format"]["name"] == "post"
     assert stages.teacher_settings(post)["ablation"] == "add_steps"
     assert stages._eval_identity(post)[1]["name"] == "post"
+    assert stages.rl_settings(post)["chat_template_kwargs"]["enable_thinking"] is False  # Qwen3: answer first
 
 
 # ---- the sweep ----------------------------------------------------------------------------------------------
