@@ -266,7 +266,8 @@ def _measures_table(results: dict[str, Any]) -> list[str]:
         "Template shift: the held-out problems re-told in surface stories never used in training "
         "(data.toy_world.shift_problem). Error propagation: of the problems a run answers right, the share it gets "
         "wrong when the first step of its trace is forced to a wrong result (eval/error_propagation.py; — for post, "
-        "whose answer comes before any step). Long think: share of answers with a non-empty think block "
+        "whose answer comes before any step, and where no probed problem is answered right unforced). "
+        "Long think: share of answers with a non-empty think block "
         "(post: a justification). s / answer: eval generation seconds per problem, model load included.",
     ]
     return lines
