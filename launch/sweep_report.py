@@ -284,16 +284,33 @@ def plot(results: dict[str, Any], png: Path) -> None:
     entries = [results["conditions"][n] for n in names]
     fig, ax = plt.subplots(figsize=(1.8 + 1.5 * max(1, len(names)), 3.6))
     means = [100 * e["accuracy_mean"] for e in entries]
-    bars = ax.bar(names, means, yerr=[100 * e["accuracy_std"] for e in entries], capsize=4, color="#4C72B0", alpha=0.85)
+    shifted = [e.get("template_shift_accuracy_mean") for e in entries]
+    paired = any(v is not None for v in shifted)  # the format study: template-shift accuracy beside each bar
+    width, shift = (0.4, 0.2) if paired else (0.8, 0.0)
+    xs = list(range(len(names)))
+    errors = [100 * e["accuracy_std"] for e in entries]
+    bars = ax.bar([x - shift for x in xs], means, width, yerr=errors, capsize=4, color="#4C72B0", alpha=0.85)
     for i, e in enumerate(entries):
         ax.scatter(
-            [i] * len(e["accuracy_by_seed"]),
+            [i - shift] * len(e["accuracy_by_seed"]),
             [100 * v for v in e["accuracy_by_seed"].values()],
             color="black",
             s=12,
             zorder=3,
         )
     ax.bar_label(bars, labels=[f"{m:.1f}" for m in means], padding=2)
+    if paired:
+        ax.bar(
+            [x + shift for x in xs],
+            [100 * (v or 0.0) for v in shifted],
+            width,
+            color="#DD8452",
+            alpha=0.85,
+            label="template shift",
+        )
+        bars.set_label("held-out")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xticks(xs, names)
     ax.set_ylabel("accuracy (%), mean ± std over seeds")
     ax.set_ylim(0, max(100.0, max(means, default=0) * 1.2))
     ax.set_title(results["benchmark"] or "sweep")
