@@ -11,7 +11,7 @@ TORCH_PIP_ARGS ?=
 # `make LOCK= ...` installs from the version ranges of setup.cfg instead. `make lock` rewrites it from .venv.
 LOCK ?= requirements.lock
 
-.PHONY: demo test lint format install lock sweep study matched smoke-study wheelhouse gpu-check bench clean-outputs
+.PHONY: demo test lint format install lock sweep study matched formats smoke-study wheelhouse gpu-check bench clean-outputs
 
 $(VENV)/.installed: setup.cfg setup.py $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,13 @@ study: install
 MATCHED_DIR ?= outputs/matched/multirun
 matched: install
 	$(PY) -m launch.pipeline -m +sweep=matched $(ARGS) || { $(PY) -m launch.sweep_report $(MATCHED_DIR); exit 1; }
+
+# The format study (issue 17): pre / post / adaptive trace formats, structure ablations and paths per problem as arms
+# of trace SFT, 3 seeds, with tokens and seconds per answer, template-shift accuracy and error propagation:
+# outputs/formats/multirun/results.md.
+FORMATS_DIR ?= outputs/formats/multirun
+formats: install
+	$(PY) -m launch.pipeline -m +sweep=formats $(ARGS) || { $(PY) -m launch.sweep_report $(FORMATS_DIR); exit 1; }
 
 # The reference study's recipe (conf/study/reasoning_distillation.yaml: base + five conditions on Qwen3-1.7B, Slurm)
 # end to end on the tiny model, on the shared GSM8K / MATH-500 files and tests/fixtures/study/ (~2 min on 2 cores):

@@ -50,6 +50,15 @@ def prompt_messages(question: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": question + PROMPT_SUFFIX}]
 
 
+def teacher_messages(problem: dict[str, Any], fmt: Any = None) -> list[dict[str, str]]:
+    """The prompt a hub teacher (hf, vllm, openai) gets for `problem`: the pipeline's prompt for the `pre` format
+    (None), else the format's instruction (data/trace_format.py TraceFormat.teacher_prompt; adaptive adds Qwen3's
+    `/think` or `/no_think` when the problem's operation count `n_steps` is known)."""
+    if fmt is None or fmt.is_default:
+        return prompt_messages(problem["question"])
+    return [{"role": "user", "content": fmt.teacher_prompt(problem["question"], problem.get("n_steps"))}]
+
+
 def completion_messages(completion: str) -> list[dict[str, str]]:
     """The conversational completion (the assistant turn) for one trace or answer."""
     return [{"role": "assistant", "content": completion}]

@@ -290,3 +290,55 @@ class ToyWorld:
                 q = rng.randint(0, c.max_value // b)
                 facts.append(f"{q * b} / {b} = {q}")
         return facts
+
+
+# ---- the template-shift split ------------------------------------------------------------------------------------
+# Surface stories the generator above never writes (names, items and sentence templates), for the same arithmetic:
+# `shift_problem` re-tells a held-out problem with them, so accuracy on the shifted split beside the usual held-out
+# accuracy measures how much a student leans on the training templates.
+SHIFT_NAMES = ["Greta", "Hugo", "Iris", "Pablo", "Wanda", "Yusuf", "Clara", "Dmitri", "Esme", "Felix"]
+SHIFT_ITEMS = ["plum", "walnut", "crayon", "sock", "pebble", "tulip", "mitten", "cupcake", "feather", "lantern"]
+_SHIFT_TEMPLATES = {
+    "start": "At first, {name} owns {a} {items}.",
+    "groups": "{name} owns {a} crates, and every crate holds {b} {items}.",
+    "rate": "For {a} hours, {name} gathers {b} {items} per hour.",
+    "add": "Later, {subject} receives another {b} {items}.",
+    "sub": "Then {subject} hands {b} {items} to a neighbour.",
+    "times": "{who} owns {b} times the number of {items} that {subject} owns.",
+    "share": "{subject} splits the {items} evenly between {b} cousins.",
+    "sell": "{subject} charges ${b} per {item}.",
+}
+_SHIFT_QUESTIONS = {
+    "share": "How many {items} does every cousin receive?",
+    "sell": "How much money, in dollars, does {subject} make?",
+    None: "How many {items} does {subject} own in the end?",
+}
+
+
+def shift_problem(problem: dict[str, Any]) -> dict[str, Any]:
+    """`problem` re-told in surface stories never used in training (SHIFT_NAMES, SHIFT_ITEMS, _SHIFT_TEMPLATES):
+    the same steps, numbers and answer; id `<id>-shift`. Deterministic in the problem."""
+    names = {n: SHIFT_NAMES[i % len(SHIFT_NAMES)] for i, n in enumerate(NAMES)}
+    item = SHIFT_ITEMS[ITEMS.index(problem["item"]) % len(SHIFT_ITEMS)] if problem["item"] in ITEMS else "plum"
+    items = _plural(item)
+    name = names.get(problem["name"], "Greta")
+    subject, sentences = name, []
+    steps = problem["steps"]
+    if steps[0]["kind"] not in ("groups", "rate"):
+        sentences.append(_SHIFT_TEMPLATES["start"].format(name=name, a=steps[0]["a"], items=items))
+    closing = None
+    for step in steps:
+        who = names.get(step.get("who", ""), "Hugo")
+        if who == name:  # two training names share a shifted one: the friend stays someone else
+            who = SHIFT_NAMES[(SHIFT_NAMES.index(who) + 1) % len(SHIFT_NAMES)]
+        sentences.append(
+            _SHIFT_TEMPLATES[step["kind"]].format(
+                name=name, subject=subject, who=who, a=step["a"], b=step["b"], items=items, item=item
+            )
+        )
+        if step["kind"] == "times":
+            subject = who
+        if step["kind"] in ("share", "sell"):
+            closing = step["kind"]
+    sentences.append(_SHIFT_QUESTIONS[closing].format(items=items, subject=subject))
+    return {**problem, "id": f"{problem['id']}-shift", "question": " ".join(sentences), "name": name, "item": item}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from tqdm.auto import tqdm
 from data.atomic_io import write_text_atomic
 from data.hub import load_model, load_tokenizer
 from data.jsonl_io import AppendOnlyJsonl, read_jsonl
+from data.trace_format import trace_format
 from eval.generate import chat_prompt_text, generate_batched
 from eval.items import EvalItem, to_eval_items
 from eval.metrics import aggregate
@@ -106,7 +108,8 @@ def _hf_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[str]
             progress=progress,
         )
 
-    return (lambda user: chat_prompt_text(tokenizer, [{"role": "user", "content": user}])), generate
+    chat = trace_format(settings.trace_format).chat_kwargs()
+    return (lambda user: chat_prompt_text(tokenizer, [{"role": "user", "content": user}], **chat)), generate
 
 
 def _vllm_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[str], str], Generate]:
@@ -126,7 +129,8 @@ def _vllm_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[st
             progress=progress,
         )
 
-    return (lambda user: chat_prompt_text(engine.tokenizer, [{"role": "user", "content": user}])), generate
+    chat = trace_format(settings.trace_format).chat_kwargs()
+    return (lambda user: chat_prompt_text(engine.tokenizer, [{"role": "user", "content": user}], **chat)), generate
 
 
 def make_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[str], str], Generate]:
@@ -199,6 +203,7 @@ def summarize(records: list[dict[str, Any]], model_path: str, settings: EvalSett
         summary.update(metrics)
         summary["no_answer_rate"] = sum(r["extracted"] is None for r in records) / n
         summary["trace_shape"] = trace_shape(records)  # equations written, steps skipped (sample 0 of each item)
+        summary["thinking"] = thinking_share(records, settings.trace_format)
     summary.update(
         benchmark=settings.benchmark,
         label=settings.label,
@@ -209,6 +214,25 @@ def summarize(records: list[dict[str, Any]], model_path: str, settings: EvalSett
     if settings.do_sample:
         summary.update(temperature=settings.temperature, top_p=settings.top_p)
     return summary
+
+
+def thinking_share(records: list[dict[str, Any]], format_name: str) -> dict[str, Any]:
+    """How often the model reasons at length (sample 0 of each item; data.trace_format `is_long`: a non-empty think
+    block, or for post a justification after the answer) and the accuracy of each kind: the adaptive student's
+    choice, and the length of its reasoning in tokens per answer (`mean_tokens`)."""
+    fmt = trace_format(format_name)
+    long = [r for r in records if fmt.is_long(r["completion"])]
+    short = [r for r in records if not fmt.is_long(r["completion"])]
+
+    def acc(rows: list[dict[str, Any]]) -> float | None:
+        return sum(bool(r["correct"]) for r in rows) / len(rows) if rows else None
+
+    return {
+        "format": fmt.name,
+        "long_share": len(long) / len(records) if records else 0.0,
+        "accuracy_long": acc(long),
+        "accuracy_short": acc(short),
+    }
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -244,14 +268,19 @@ def evaluate_items(
     check_generation_identity(out_dir, settings.generation_identity(model_path))
     warm_symbolic_checks(selected)
     writer = AppendOnlyJsonl(out_dir / ITEMS_FILE)
+    timing = _previous_timing(out_dir)
     try:
         todo = [item for item in selected[settings.start_from :] if str(item["id"]) not in writer.done_keys]
         if todo:
+            start = time.perf_counter()
             _generate_and_write(model_path, selected, todo, writer, settings)
+            # model load included: the price of answering, as a user pays it
+            timing = {"seconds_per_answer": (time.perf_counter() - start) / len(todo), "timed_items": len(todo)}
     finally:
         writer.close()
     records = _records_in_order(out_dir, selected)
     summary = summarize(records, model_path, settings)
+    summary.update(timing)
     if summary["truncation_rate"] > settings.truncation_warn:
         log.warning(
             "%.1f%% of completions hit max_new_tokens=%d (warning above %.1f%%): a truncated completion is "
@@ -266,6 +295,15 @@ def evaluate_items(
 
         write_report([summary_row(summary)], out_dir, title=f"eval: {settings.label or model_path}")
     return summary
+
+
+def _previous_timing(out_dir: Path) -> dict[str, Any]:
+    """The seconds per answer an earlier (complete) run into `out_dir` measured, when nothing is left to time."""
+    try:
+        old = json.loads((out_dir / METRICS_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {k: old[k] for k in ("seconds_per_answer", "timed_items") if k in old}
 
 
 def _generate_and_write(
@@ -289,6 +327,7 @@ def _generate_and_write(
             part = todo[start : start + chunk]
             prompts = [prompt_text(item["user_prompt"]) for item in part]
             outputs = generate(prompts, bar, settings.seed + start)
-            scored = score_many(part, [[s["text"] for s in samples] for samples in outputs])
+            fmt = trace_format(settings.trace_format)
+            scored = score_many(part, [[fmt.answer_region(s["text"]) for s in samples] for samples in outputs])
             for item, prompt, samples, (answers, verdicts) in zip(part, prompts, outputs, scored):
                 writer.write(item_record(item, prompt, samples, answers, verdicts))

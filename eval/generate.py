@@ -13,13 +13,15 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 
-def chat_prompt_text(tokenizer: Any, messages: list[dict[str, str]]) -> str:
-    """The prompt string for `messages` with the assistant turn opened (the model's own chat template).
+def chat_prompt_text(tokenizer: Any, messages: list[dict[str, str]], **template_kwargs: Any) -> str:
+    """The prompt string for `messages` with the assistant turn opened (the model's own chat template);
+    `template_kwargs` reach the template (e.g. Qwen3's `enable_thinking=False` for the post format; a template
+    without the variable ignores it).
 
     A tokenizer without a chat template (a plain base model) gets the messages' text as it is."""
     if getattr(tokenizer, "chat_template", None) is None:
         return "\n\n".join(m["content"] for m in messages)
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **template_kwargs)
 
 
 def end_token_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -47,6 +47,7 @@ class EvalSettings:
     label: str | None = None
     report: bool = False
     vllm: dict[str, Any] = field(default_factory=dict)
+    trace_format: str = "pre"  # where the answer is read from (data/trace_format.py); set by the pipeline's format
 
     @property
     def do_sample(self) -> bool:
@@ -72,6 +73,8 @@ class EvalSettings:
             "prompt_template": self.prompt_template,
             "benchmark": self.benchmark,
         }
+        if self.trace_format != "pre":  # Qwen3 prompts differ for post; records of two formats never mix
+            identity["trace_format"] = self.trace_format
         if self.do_sample:
             identity.update(temperature=self.temperature, top_p=self.top_p, seed=self.seed)
         return identity
@@ -85,7 +88,9 @@ class EvalSettings:
 FIELDS = tuple(EvalSettings.__dataclass_fields__)
 # Keys of an eval config that only the pipeline's eval stage reads (which benchmarks, their local copies); one
 # evaluation's settings ignore them.
-PIPELINE_KEYS = ("benchmarks", "benchmark_paths", "test_split")
+# test_split: the data's own test split beside benchmarks; error_propagation / template_shift: the extra measures of
+# the eval stage (launch/stages.py), toy world only.
+PIPELINE_KEYS = ("benchmarks", "benchmark_paths", "test_split", "error_propagation", "template_shift")
 
 
 def _int(key: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:
@@ -139,6 +144,9 @@ def settings_from(cfg: Mapping[str, Any]) -> EvalSettings:
     _choice("backend", settings.backend, BACKENDS)
     _choice("decoding", settings.decoding, DECODINGS)
     _choice("dtype", settings.dtype, DTYPES)
+    from data.trace_format import FORMATS
+
+    _choice("trace_format", settings.trace_format, FORMATS)
     if not isinstance(settings.quick, bool) or not isinstance(settings.report, bool):
         raise ValueError(f"eval.quick={settings.quick!r} / eval.report={settings.report!r}: expected true or false")
     if settings.decoding == "greedy" and settings.n_samples != 1:

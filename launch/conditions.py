@@ -192,10 +192,33 @@ def _eval(ctx: RunContext) -> None:
     else:
         summary = stages.stage_eval(ctx.cfg, ctx.model_path, ctx.data_dir)
         ctx.seconds["eval"] = float(summary.get("seconds") or 0.0)
+        _measures(ctx, summary)
     ctx.result.update(accuracy=summary["accuracy"], n_eval=summary["n_eval"])
     ctx.result["truncation_rate"] = summary["truncation_rate"]
     if summary.get("trace_shape"):  # equations written and steps skipped (eval.trace_shape)
         ctx.result["trace_shape"] = summary["trace_shape"]
+
+
+def _measures(ctx: RunContext, summary: dict[str, Any]) -> None:
+    """The format study's measures (issue 17) in the run summary: tokens and seconds per answer, how often the
+    model reasons at length (eval.evaluate.thinking_share), and when asked for, template-shift accuracy
+    (`eval.template_shift`) and the error propagation probe (`eval.error_propagation`: N problems)."""
+    ctx.result["format"] = stages.trace_format_of(ctx.cfg).name
+    ctx.result["tokens_per_answer"] = summary.get("mean_tokens")
+    ctx.result["seconds_per_answer"] = summary.get("seconds_per_answer")
+    if summary.get("thinking"):
+        ctx.result["thinking"] = summary["thinking"]
+    if ctx.cfg.eval.get("template_shift"):
+        shift = stages.stage_template_shift(ctx.cfg, ctx.model_path, ctx.data_dir)
+        ctx.seconds["eval_shift"] = float(shift.get("seconds") or 0.0)
+        ctx.result["template_shift_accuracy"] = shift["accuracy"]
+    if ctx.cfg.eval.get("error_propagation"):
+        eval_dir = stages.run_dir(ctx.cfg) / "eval"
+        probe = stages.stage_error_propagation(ctx.cfg, ctx.model_path, ctx.data_dir, eval_dir)
+        ctx.seconds["eval_propagation"] = float(probe.get("seconds") or 0.0)
+        ctx.result["error_propagation"] = {
+            k: probe.get(k) for k in ("n_probed", "n_solved_unforced", "recovery_rate", "propagation_rate")
+        }
 
 
 def _needs(*fields: str) -> Callable[[DictConfig], tuple[str, ...]]:
@@ -222,7 +245,7 @@ STAGES: dict[str, Stage] = {
             ("traces_dir",),
             _needs("data_dir"),
             doc="teacher traces of the training problems",
-            check=stages.check_teacher,
+            check=lambda cfg: (stages.check_teacher(cfg), stages.check_format(cfg)),
         ),
         Stage(
             "sft",
@@ -307,7 +330,7 @@ STAGES: dict[str, Stage] = {
             (),
             _needs("data_dir", "model_path"),
             doc="held-out accuracy of the current model (the test split, or eval.benchmarks)",
-            check=stages.check_eval,
+            check=lambda cfg: (stages.check_eval(cfg), stages.check_measures(cfg)),
         ),
     )
 }

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from data.sources import ANSWER_FORMATS
+from data.trace_format import FORMATS
 from eval.settings import BACKENDS as EVAL_BACKENDS
 from eval.settings import DECODINGS
 from eval.settings import DTYPES as MODEL_DTYPES
@@ -276,10 +277,12 @@ class TeacherCommon:
 class ProgramTeacherSchema(TeacherCommon):
     """conf/teacher/program.yaml (sft/teachers/program.py)."""
 
-    n_paths: int = key(ge=1, le=4)  # phrasing x operand order: 4 distinct paths exist
+    n_paths: int = key(ge=1, le=6)  # 3 phrasings x 2 operand orders: 6 distinct paths exist (MAX_PATHS)
     wrong_share: float = key(ge=0, le=1)
     skip_share: float = key(ge=0, le=1)
     seed: int = key(ge=0)
+    ablation: str = key(choices=("none", "wrong_numbers", "delete_steps", "add_steps"))  # program.ABLATIONS
+    ablation_share: float = key(ge=0, le=1)
 
 
 @dataclass
@@ -503,6 +506,7 @@ class CorrectnessRewardSchema(RewardFuncSchema):
     log_metrics: bool = key(optional=True)
     warmup: bool = key(optional=True)
     strict: bool = key(optional=True)  # only a marked answer counts (rewards/extract.py)
+    trace_format: str = key(choices=FORMATS, optional=True)  # set by the pipeline from `format` (post: leading answer)
 
 
 @dataclass
@@ -512,6 +516,7 @@ class FormatRewardSchema(RewardFuncSchema):
     allow_missing_open_tag: bool = key(optional=True)
     max_tail_chars: int = key(ge=0, optional=True)
     min_think_chars: int = key(ge=0, optional=True)
+    trace_format: str = key(choices=FORMATS, optional=True)  # set by the pipeline from `format`
 
 
 @dataclass
@@ -622,6 +627,17 @@ class EvalSchema:
     benchmarks: list[str] | None = key(choices=_benchmarks, optional=True)  # the pipeline's eval stage only
     benchmark_paths: BenchmarkPathsSchema | None = key(optional=True)  # the pipeline's eval stage only
     test_split: bool = key(optional=True)  # the pipeline's eval stage only: the data's test split beside benchmarks
+    trace_format: str = key(choices=FORMATS, optional=True)  # set by the pipeline's eval stage from `format`
+    error_propagation: int | None = key(ge=1, optional=True)  # the pipeline's eval stage only: problems probed
+    template_shift: bool = key(optional=True)  # the pipeline's eval stage only: also the template-shift split
+
+
+@dataclass
+class FormatSchema:
+    """conf/format/*.yaml (data/trace_format.py TraceFormat)."""
+
+    name: str = key(choices=FORMATS)
+    min_ops: int | None = key(ge=1)  # adaptive only (data/trace_format.py checks which format needs it)
 
 
 # ---- condition, kd, redistill, logger, demo, cluster ----------------------------------------------------
@@ -820,6 +836,7 @@ class ConfigSchema:
     data: DataSchema = key(select=_data_schema)  # the toy world's, or a real source's (DATA_SCHEMAS)
     model: ModelSchema
     teacher: Any = key(select=_teacher_schema)
+    format: FormatSchema
     filters: FiltersSchema
     sft: SftSchema
     rl: RlSchema
@@ -1097,6 +1114,9 @@ def _cross_checks(cfg: Mapping[str, Any]) -> None:
         world = {f.name: cfg["data"][f.name] for f in fields(ToyWorldConfig)}
         _code_check("data", lambda: ToyWorldConfig(**world))
     _check_teacher(cfg["teacher"], "teacher")
+    from data.trace_format import TraceFormat
+
+    _code_check("format", lambda: TraceFormat.from_mapping(cfg["format"]))
     filters = {k: v for k, v in cfg["filters"].items() if k != "enabled"}
     if cfg["filters"]["enabled"]:
         _code_check("filters", lambda: FilterConfig.from_mapping(filters))

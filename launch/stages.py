@@ -308,7 +308,42 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
     return str(run_stage("base", shared_dir(cfg, "base", fp), fp, build)["model_path"])
 
 
+# ---- format ----------------------------------------------------------------------------------------
+def trace_format_of(cfg: DictConfig) -> Any:
+    """The run's trace format (conf/format/, data/trace_format.py); `pre` when the config has no format group."""
+    from data.trace_format import TraceFormat
+
+    return TraceFormat.from_mapping(_plain(cfg.get("format")))
+
+
+def check_format(cfg: DictConfig) -> None:
+    """A format other than pre needs a teacher that writes or is prompted for it (program, hf, vllm, openai):
+    dataset and multi teachers bring traces in the pre layout (ConfigError naming the valid ones)."""
+    from sft.teachers.base import backend_name
+
+    fmt = trace_format_of(cfg)
+    backend = backend_name(_plain(cfg.teacher))
+    if not fmt.is_default and backend not in ("program", "hf", "vllm", "openai"):
+        raise ConfigError(
+            f"format={fmt.name} needs a teacher that writes that format; teacher={cfg.teacher.name} (backend "
+            f"{backend}) brings pre-format traces; valid: teacher=program, hf, vllm or openai, or format=pre"
+        )
+
+
 # ---- teacher ---------------------------------------------------------------------------------------
+def teacher_settings(cfg: DictConfig) -> dict[str, Any]:
+    """`cfg.teacher` as the teacher and SFT stages fingerprint it: the ablation keys only when an ablation is on and
+    the trace format only when it is not pre, so that the default config keeps every fingerprint it had."""
+    settings = _plain(cfg.teacher)
+    if settings.get("ablation", "none") == "none":
+        settings.pop("ablation", None)
+        settings.pop("ablation_share", None)
+    fmt = trace_format_of(cfg)
+    if not fmt.is_default:
+        settings["format"] = fmt.as_dict()
+    return settings
+
+
 def teacher_budget(teacher_cfg: Mapping[str, Any]) -> int | None:
     """`teacher.max_problems`: traces for only the first N training problems (GRPO still sees every problem's
     answer); None (every problem) when it is null or absent. ValueError for anything but a positive integer."""
@@ -358,11 +393,12 @@ def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
 
     teacher_cfg = _plain(cfg.teacher)
     budget = teacher_budget(teacher_cfg)
-    fp = fingerprint("teacher", _plain(cfg.data), teacher_cfg)
+    fmt = trace_format_of(cfg)
+    fp = fingerprint("teacher", _plain(cfg.data), teacher_settings(cfg))
 
     def build(out: Path) -> dict[str, Any]:
         resolved = resolve_teacher_config(teacher_cfg)  # a multi teacher's named entries expanded from conf/teacher/
-        teacher = build_teacher(resolved)
+        teacher = build_teacher(resolved, None if fmt.is_default else fmt)
         train = load_split(data_dir, "train")[:budget] if teacher.uses_problems else []
         with AppendOnlyJsonl(out / "traces.jsonl") as writer:
             done = {str(r["id"]): r for r in read_jsonl(out / "traces.jsonl")}  # ids -> records (multi reads verdicts)
@@ -510,7 +546,7 @@ def sft_rows(cfg: DictConfig, data_dir: Path, traces_dir: Path | None) -> list[d
 def sft_source(cfg: DictConfig) -> Any:
     """What the SFT rows of `cfg.condition.sft_data` are made from (part of the SFT stage's fingerprint)."""
     from_teacher = cfg.condition.sft_data == "trace" or answers_from(cfg) == "teacher"
-    source = [cfg.condition.sft_data, _plain(cfg.teacher) if from_teacher else None]
+    source = [cfg.condition.sft_data, teacher_settings(cfg) if from_teacher else None]
     if cfg.filters.enabled and from_teacher:
         source.append(_plain(cfg.filters))
     if answers_from(cfg) == "teacher":  # only then: the fingerprints of existing conditions stay as they were
@@ -598,20 +634,46 @@ def rl_rows(cfg: DictConfig, data_dir: Path) -> list[dict[str, Any]]:
     ]
 
 
+FORMAT_REWARDS = ("correctness", "format")  # the rewards that read where the answer is (trace_format)
+
+
+def reward_spec(cfg: DictConfig) -> dict[str, Any]:
+    """`cfg.reward` with the run's trace format given to the correctness and format rewards when it is not pre
+    (a pre config's spec, and so its GRPO fingerprint, is what it always was)."""
+    spec = _plain(cfg.reward)
+    fmt = trace_format_of(cfg)
+    if not fmt.is_default:
+        spec["funcs"] = [
+            {**f, "trace_format": fmt.name} if f.get("name") in FORMAT_REWARDS else f for f in spec["funcs"]
+        ]
+    return spec
+
+
+def rl_settings(cfg: DictConfig) -> dict[str, Any]:
+    """`cfg.rl` with the trace format's chat-template arguments merged into `chat_template_kwargs` (post: Qwen3's
+    `enable_thinking=False`, so that the policy answers first); unchanged for pre and adaptive."""
+    settings = _plain(cfg.rl)
+    extra = trace_format_of(cfg).chat_kwargs()
+    if extra:
+        settings["chat_template_kwargs"] = {**(settings.get("chat_template_kwargs") or {}), **extra}
+    return settings
+
+
 def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]:
     """GRPO from `model_path` (the SFT checkpoint, or the base for pure GRPO) with `cfg.rl` and `cfg.reward`;
     shared by the conditions of one seed that start it from the same model (sft_grpo, sft_control, redistill)."""
     from rl.train import train_grpo
 
-    fp = fingerprint("rl", model_path, _plain(cfg.rl), _plain(cfg.reward), _plain(cfg.data), cfg.seed, *ranks())
+    spec, settings = reward_spec(cfg), rl_settings(cfg)
+    fp = fingerprint("rl", model_path, settings, spec, _plain(cfg.data), cfg.seed, *ranks())
 
     def build(out: Path) -> dict[str, Any]:
         return train_grpo(
             model_path,
             rl_rows(cfg, data_dir),
             out,
-            _plain(cfg.rl),
-            _plain(cfg.reward),
+            settings,
+            spec,
             seed=int(cfg.seed),
             report_to=report_to(cfg),
             dtype=cfg.model.dtype,
@@ -859,13 +921,69 @@ def stage_eval(cfg: DictConfig, model_path: str, data_dir: Path, name: str = "ev
     """Held-out accuracy of `model_path` on the test split, in the run folder's `<name>/`."""
     from eval.evaluate import evaluate_items
 
-    settings = {**_eval_settings(cfg), "max_new_tokens": eval_budget(cfg)}
-    fp = fingerprint("eval", model_path, _eval_settings(cfg), _plain(cfg.data))
+    settings = format_eval_settings(cfg)
+    fp = fingerprint("eval", model_path, *_eval_identity(cfg), _plain(cfg.data))
 
     def build(out: Path) -> dict[str, Any]:
         return evaluate_items(model_path, load_split(data_dir, "test"), out, settings)
 
     return run_stage("eval", run_dir(cfg) / name, fp, build)
+
+
+def format_eval_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The eval stage's settings: the eval group, its budget, and the trace format when it is not pre."""
+    settings = {**_eval_settings(cfg), "max_new_tokens": eval_budget(cfg)}
+    fmt = trace_format_of(cfg)
+    if not fmt.is_default:
+        settings["trace_format"] = fmt.name
+    return settings
+
+
+def _eval_identity(cfg: DictConfig) -> list[Any]:
+    """What an eval fingerprint reads of the config: the eval settings, plus the format when it is not pre."""
+    fmt = trace_format_of(cfg)
+    return [_eval_settings(cfg)] + ([] if fmt.is_default else [fmt.as_dict()])
+
+
+def check_measures(cfg: DictConfig) -> None:
+    """eval.error_propagation / eval.template_shift read the toy world's structured problems (ConfigError)."""
+    wanted = [k for k in ("error_propagation", "template_shift") if cfg.eval.get(k)]
+    if wanted and cfg.data.name != "toy":
+        raise ConfigError(
+            f"eval.{wanted[0]} probes the toy world's structured problems; data={cfg.data.name} has none; valid: "
+            "data=toy, or eval.error_propagation=null eval.template_shift=false"
+        )
+
+
+def stage_template_shift(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]:
+    """Held-out accuracy on the template-shift split: the test problems re-told in surface stories never used in
+    training (data.toy_world.shift_problem), in the run folder's `eval_shift/`."""
+    from data.toy_world import shift_problem
+    from eval.evaluate import evaluate_items
+
+    settings = format_eval_settings(cfg)
+    fp = fingerprint("eval_shift", model_path, *_eval_identity(cfg), _plain(cfg.data))
+
+    def build(out: Path) -> dict[str, Any]:
+        return evaluate_items(model_path, [shift_problem(p) for p in load_split(data_dir, "test")], out, settings)
+
+    return run_stage("eval", run_dir(cfg) / "eval_shift", fp, build)
+
+
+def stage_error_propagation(cfg: DictConfig, model_path: str, data_dir: Path, eval_dir: Path) -> dict[str, Any]:
+    """Error propagation (eval/error_propagation.py) on the first `eval.error_propagation` test problems, against
+    the eval stage's own verdicts in `eval_dir`, in the run folder's `eval_propagation/`."""
+    from eval.error_propagation import error_propagation
+
+    settings = format_eval_settings(cfg)
+    n = int(cfg.eval.error_propagation)
+    fp = fingerprint("error_propagation", model_path, *_eval_identity(cfg), _plain(cfg.data), n)
+
+    def build(out: Path) -> dict[str, Any]:
+        baseline = {str(r["id"]): bool(r["correct"]) for r in read_jsonl(eval_dir / "items.jsonl")}
+        return error_propagation(model_path, load_split(data_dir, "test")[:n], baseline, out, settings)
+
+    return run_stage("error_propagation", run_dir(cfg) / "eval_propagation", fp, build)
 
 
 def stage_benchmarks(cfg: DictConfig, model_path: str) -> dict[str, dict[str, Any]]:

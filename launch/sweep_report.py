@@ -32,6 +32,28 @@ def config_fingerprint(cfg: DictConfig | dict[str, Any]) -> str:
     return fingerprint("run-config", plain)
 
 
+def run_label(cfg: DictConfig) -> str:
+    """The table row of a run: its condition, plus what the format study varies when it is not the default (the
+    trace format, the program teacher's structure ablation and path count), e.g. `trace_sft post`,
+    `trace_sft delete_steps 0.67`, `trace_sft 5 paths`. A config without those knobs is its condition alone."""
+    parts = [str(cfg.condition.name)]
+    fmt = OmegaConf.select(cfg, "format.name")
+    if fmt and fmt != "pre":
+        min_ops = OmegaConf.select(cfg, "format.min_ops")
+        parts.append(f"{fmt} (min_ops {min_ops})" if fmt == "adaptive" else str(fmt))
+    ablation = OmegaConf.select(cfg, "teacher.ablation")
+    if ablation and ablation != "none":
+        parts.append(f"{ablation} {float(OmegaConf.select(cfg, 'teacher.ablation_share')):g}")
+    if OmegaConf.select(cfg, "teacher.name") == "program":
+        from launch.config_check import CONF_DIR
+
+        default = OmegaConf.load(CONF_DIR / "teacher" / "program.yaml").n_paths
+        n_paths = OmegaConf.select(cfg, "teacher.n_paths")
+        if n_paths is not None and n_paths != default:
+            parts.append(f"{n_paths} paths")
+    return " ".join(parts)
+
+
 def job_configs(sweep_dir: Path, since: float | None = None) -> list[tuple[Path, DictConfig]]:
     """Every job config of the sweep folder (only those written at or after `since`, when given)."""
     found = []
@@ -62,14 +84,14 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
         if not summary or "accuracy" not in summary or summary.get("config_fingerprint") != config_fingerprint(cfg):
             missing.append(
                 {
-                    "condition": str(cfg.condition.name),
+                    "condition": run_label(cfg),
                     "seed": int(cfg.seed),
                     "job_dir": str(job_dir),
                     "reason": "no summary" if not summary else "summary from another config or incomplete",
                 }
             )
             continue
-        runs.setdefault(str(cfg.condition.name), {})[int(cfg.seed)] = summary
+        runs.setdefault(run_label(cfg), {})[int(cfg.seed)] = summary
     names = [n for n in ORDER if n in runs] + sorted(n for n in runs if n not in ORDER)
     table: dict[str, Any] = {}
     for name in names:
@@ -117,6 +139,7 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
                 {"round": k, "accuracy_mean": _mean_std(v)[0], "accuracy_std": _mean_std(v)[1], "n_seeds": len(v)}
                 for k, v in sorted(round_accs.items())
             ]
+        entry.update(_measures(rows))
         learning = {str(s): r["rl_learning"] for s, r in by_seed.items() if r.get("rl_learning")}
         if learning:
             entry["rl_learning"] = learning
@@ -128,6 +151,28 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
         "missing": missing,
         "n_jobs": sum(len(v) for v in runs.values()) + len(missing),
     }
+
+
+# The format study's measures (issue 17; launch/conditions.py _measures), mean over seeds; absent from a run
+# summary written before they existed, and then absent (None) here.
+MEASURES = {
+    "tokens_per_answer": lambda r: r.get("tokens_per_answer"),
+    "seconds_per_answer": lambda r: r.get("seconds_per_answer"),
+    "long_think_share": lambda r: (r.get("thinking") or {}).get("long_share"),
+    "template_shift_accuracy": lambda r: r.get("template_shift_accuracy"),
+    "propagation_rate": lambda r: (r.get("error_propagation") or {}).get("propagation_rate"),
+    "recovery_rate": lambda r: (r.get("error_propagation") or {}).get("recovery_rate"),
+}
+
+
+def _measures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`<measure>_mean` (and `_std` over seeds) of every measure some run has; nothing for runs without them."""
+    out: dict[str, Any] = {}
+    for name, read in MEASURES.items():
+        values = [float(v) for v in (read(r) for r in rows) if v is not None]
+        if values:
+            out[f"{name}_mean"], out[f"{name}_std"] = _mean_std(values)
+    return out
 
 
 def _learning_cell(seed: str, verdict: dict[str, Any]) -> str:
@@ -167,6 +212,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"{fmt(e['train_seconds_mean'], '.0f')} | {fmt(e['wall_seconds_mean'], '.0f')} | "
             f"{fmt(e['gpu_hours_mean'], '.3f')} | {fmt(e['price_usd_mean'], '.2f')} |"
         )
+    lines += _measures_table(results)
     rounds = {n: e["rounds"] for n, e in results["conditions"].items() if e.get("rounds")}
     for name, entries in rounds.items():
         lines += [
@@ -202,6 +248,43 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _measures_table(results: dict[str, Any]) -> list[str]:
+    """A second table with the format study's measures, when a run of the sweep has any (else nothing)."""
+    entries = results["conditions"]
+    if not any(f"{m}_mean" in e for e in entries.values() for m in ("template_shift_accuracy", "propagation_rate")):
+        return []
+
+    def cell(e: dict[str, Any], key: str, scale: float, spec: str, std: bool = False) -> str:
+        if e.get(f"{key}_mean") is None:
+            return "—"
+        text = format(scale * e[f"{key}_mean"], spec)
+        return text + (f" ± {format(scale * e[f'{key}_std'], spec)}" if std else "")
+
+    lines = [
+        "",
+        "| run | accuracy % | template-shift accuracy % | tokens / answer | s / answer | long think % "
+        "| error propagation % | recovery after a forced error % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, e in entries.items():
+        lines.append(
+            f"| {name} | {_pm(e)} | {cell(e, 'template_shift_accuracy', 100, '.1f', True)} | "
+            f"{cell(e, 'tokens_per_answer', 1, '.1f')} | {cell(e, 'seconds_per_answer', 1, '.3f')} | "
+            f"{cell(e, 'long_think_share', 100, '.1f')} | {cell(e, 'propagation_rate', 100, '.1f', True)} | "
+            f"{cell(e, 'recovery_rate', 100, '.1f')} |"
+        )
+    lines += [
+        "",
+        "Template shift: the held-out problems re-told in surface stories never used in training "
+        "(data.toy_world.shift_problem). Error propagation: of the problems a run answers right, the share it gets "
+        "wrong when the first step of its trace is forced to a wrong result (eval/error_propagation.py; — for post, "
+        "whose answer comes before any step, and where no probed problem is answered right unforced). "
+        "Long think: share of answers with a non-empty think block "
+        "(post: a justification). s / answer: eval generation seconds per problem, model load included.",
+    ]
+    return lines
+
+
 def plot(results: dict[str, Any], png: Path) -> None:
     """Bar chart of mean accuracy per condition with ± std error bars and one dot per seed."""
     import matplotlib
@@ -213,16 +296,33 @@ def plot(results: dict[str, Any], png: Path) -> None:
     entries = [results["conditions"][n] for n in names]
     fig, ax = plt.subplots(figsize=(1.8 + 1.5 * max(1, len(names)), 3.6))
     means = [100 * e["accuracy_mean"] for e in entries]
-    bars = ax.bar(names, means, yerr=[100 * e["accuracy_std"] for e in entries], capsize=4, color="#4C72B0", alpha=0.85)
+    shifted = [e.get("template_shift_accuracy_mean") for e in entries]
+    paired = any(v is not None for v in shifted)  # the format study: template-shift accuracy beside each bar
+    width, shift = (0.4, 0.2) if paired else (0.8, 0.0)
+    xs = list(range(len(names)))
+    errors = [100 * e["accuracy_std"] for e in entries]
+    bars = ax.bar([x - shift for x in xs], means, width, yerr=errors, capsize=4, color="#4C72B0", alpha=0.85)
     for i, e in enumerate(entries):
         ax.scatter(
-            [i] * len(e["accuracy_by_seed"]),
+            [i - shift] * len(e["accuracy_by_seed"]),
             [100 * v for v in e["accuracy_by_seed"].values()],
             color="black",
             s=12,
             zorder=3,
         )
     ax.bar_label(bars, labels=[f"{m:.1f}" for m in means], padding=2)
+    if paired:
+        ax.bar(
+            [x + shift for x in xs],
+            [100 * (v or 0.0) for v in shifted],
+            width,
+            color="#DD8452",
+            alpha=0.85,
+            label="template shift",
+        )
+        bars.set_label("held-out")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xticks(xs, names)
     ax.set_ylabel("accuracy (%), mean ± std over seeds")
     ax.set_ylim(0, max(100.0, max(means, default=0) * 1.2))
     ax.set_title(results["benchmark"] or "sweep")

@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from data.trace_format import EMPTY_THINK, FORMATS, trace_format
+
 from .extract import box_spans
 from .verify import verify_batch
 
@@ -87,6 +89,7 @@ def make_correctness_reward(
     log_metrics: bool = True,
     warmup: bool = True,
     strict: bool = False,
+    trace_format: str = "pre",
     name: str = "correctness_reward",
 ) -> RewardFunc:
     """1.0 if the final answer verifies against the gold, else 0.0; None for a bad gold.
@@ -100,7 +103,10 @@ def make_correctness_reward(
     answer (``\\boxed{}``, ``<answer>``, ``####``, an answer phrase) counts; by default a
     bare answer or the completion's last expression or number does too (see
     :mod:`rewards.extract`; the format reward is what rewards the format).
+    ``trace_format`` (data/trace_format.py): ``post`` reads only the completion's leading
+    answer (the first ``\\boxed{}``, else its first line), never a number of the justification.
     """
+    fmt = _format(trace_format)
     if warmup:
         from .symbolic import warmup as _warm
 
@@ -110,7 +116,8 @@ def make_correctness_reward(
         golds = _golds(kwargs, answer_key, len(completions))
         out: list[float | None] = []
         counts = {"no_answer": 0, "bad_gold": 0, "timeout": 0, "fast": 0}
-        results = verify_batch([completion_text(c) for c in completions], golds, timeout_s=timeout_s, strict=strict)
+        texts = [fmt.answer_region(completion_text(c)) for c in completions]
+        results = verify_batch(texts, golds, timeout_s=timeout_s, strict=strict)
         for res in results:
             counts["fast"] += res.fast_path
             if res.reason in counts:
@@ -164,14 +171,41 @@ def _format_ok(text: str, allow_missing_open: bool, max_tail_chars: int, min_thi
     return outside <= max_tail_chars
 
 
+def _format(name: str) -> Any:
+    if name not in FORMATS:
+        raise ValueError(f"unknown trace_format {name!r}; valid: {list(FORMATS)}")
+    return trace_format(name)
+
+
+def _post_format_ok(text: str, min_think_chars: int) -> bool:
+    """The post format: (an optional empty think block, as a Qwen3 template writes under enable_thinking=False)
+    one non-empty leading ``\\boxed{}``, then a justification of at least ``min_think_chars``, no other box and
+    no think block."""
+    s = text.strip()
+    if s.startswith(EMPTY_THINK.strip()):
+        s = s[len(EMPTY_THINK.strip()) :].lstrip()
+    if "<think>" in s or "</think>" in s or not s.startswith("\\boxed") or len(_BOX_WORD.findall(s)) != 1:
+        return False
+    spans = box_spans(s)
+    if len(spans) != 1 or not s[spans[0][0] : spans[0][1]].strip():
+        return False
+    justification = s[spans[0][1] :].lstrip("}")
+    return len(justification.strip()) >= min_think_chars
+
+
 def make_format_reward(
     allow_missing_open_tag: bool = False,
     max_tail_chars: int = 300,
     min_think_chars: int = 1,
+    trace_format: str = "pre",
     name: str = "format_reward",
 ) -> RewardFunc:
     """1.0 iff the completion is ``<think>...</think>`` then exactly one non-empty
     ``\\boxed{}`` and at most ``max_tail_chars`` of other text after the thinking.
+
+    ``trace_format`` (data/trace_format.py): ``adaptive`` also accepts an empty think block
+    (the short answer to an easy problem); ``post`` asks for the leading ``\\boxed{}`` then a
+    justification of at least ``min_think_chars`` (no think block; ``max_tail_chars`` unused).
 
     ``allow_missing_open_tag``: accept a completion without ``<think>`` (when the
     chat template already put it in the prompt).  Note TRL decodes with
@@ -179,11 +213,16 @@ def make_format_reward(
     tags vanish and this reward is always 0 -- keep them as normal tokens.
     """
 
+    fmt = _format(trace_format)
+    think_chars = 0 if fmt.name == "adaptive" else min_think_chars
+
+    def ok(text: str) -> bool:
+        if fmt.name == "post":
+            return _post_format_ok(text, min_think_chars)
+        return _format_ok(text, allow_missing_open_tag, max_tail_chars, think_chars)
+
     def format_reward(completions: list, **kwargs: Any) -> list[float | None]:
-        return [
-            1.0 if _format_ok(completion_text(c), allow_missing_open_tag, max_tail_chars, min_think_chars) else 0.0
-            for c in completions
-        ]
+        return [1.0 if ok(completion_text(c)) else 0.0 for c in completions]
 
     return _named(format_reward, name)
 

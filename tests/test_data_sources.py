@@ -120,7 +120,9 @@ def test_a_missing_column_in_a_gsm8k_file_is_refused_before_training(tmp_path):
         ["condition=answer_only_sft", "data=gsm8k", f"data.train_path={train}", f"data.test_path={test}"]
         + [f"model.name_or_path={tmp_path / 'never_loaded'}", f"output_root={tmp_path / 'out'}"]
     )
-    with pytest.raises(ValueError, match=r"data=gsm8k \(train split\): .*train.jsonl lacks column\(s\) \['question'\]; its columns"):
+    with pytest.raises(
+        ValueError, match=r"data=gsm8k \(train split\): .*train.jsonl lacks column\(s\) \['question'\]; its columns"
+    ):
         run_condition(cfg)
     assert not (tmp_path / "out" / "shared" / "base").exists() and not (tmp_path / "out" / "shared" / "sft").exists()
 

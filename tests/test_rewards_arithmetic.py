@@ -76,7 +76,9 @@ def test_toy_teacher_traces_score_one_and_slipped_ones_less(small_world):
     from sft.teachers.program import ProgramTeacher, ProgramTeacherConfig
 
     reward = make_arithmetic_reward()
-    teacher = ProgramTeacher(ProgramTeacherConfig(n_paths=2, wrong_share=0.5, seed=0, skip_share=0.0))
+    teacher = ProgramTeacher(
+        ProgramTeacherConfig(n_paths=2, wrong_share=0.5, seed=0, skip_share=0.0, ablation="none", ablation_share=0.0)
+    )
     _, train, _ = small_world
     traces = [t for p in train[:40] for t in teacher.traces(p)]
     prompts = [[{"role": "user", "content": t["problem"]}] for t in traces]

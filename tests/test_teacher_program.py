@@ -161,7 +161,9 @@ def test_teacher_is_deterministic_and_seeded(small_world):
     "kwargs, text",
     [
         (dict(n_paths=0), "n_paths"),
-        (dict(n_paths=5), "got 5"),
+        (dict(n_paths=7), "got 7"),
+        (dict(ablation="shuffle_steps"), "valid: ['none', 'wrong_numbers', 'delete_steps', 'add_steps']"),
+        (dict(ablation_share=1.5), "ablation_share must be in [0, 1], got 1.5"),
         (dict(wrong_share=1.5), "wrong_share"),
         (dict(wrong_share=-0.1), "-0.1"),
         (dict(skip_share=2.0), "skip_share"),
@@ -261,7 +263,9 @@ def test_every_program_teacher_key_in_conf_reaches_the_teacher():
     from sft.teachers.base import build_teacher
 
     cfg = OmegaConf.to_container(compose(["teacher.skip_share=0.3", "teacher.n_paths=3", "teacher.seed=7"]).teacher)
-    assert build_teacher(cfg).teacher.config == ProgramTeacherConfig(n_paths=3, wrong_share=0.2, seed=7, skip_share=0.3)
+    assert build_teacher(cfg).teacher.config == ProgramTeacherConfig(
+        n_paths=3, wrong_share=0.2, seed=7, skip_share=0.3, ablation="none", ablation_share=0.67
+    )
     with pytest.raises(ValueError, match="skp_share"):
         build_teacher({**cfg, "skp_share": 0.5})
 

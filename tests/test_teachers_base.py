@@ -35,7 +35,9 @@ def test_backend_key_selects_backend_and_unknown_keys_fail():
         build_teacher({**preset("teacher", "dataset_orca"), "hub_id": None, "path": None})
     with pytest.raises(ValueError, match=r"unknown teacher config key\(s\) \['bogus'\]"):
         build_teacher({"name": "hf", "bogus": 1})
-    with pytest.raises(ValueError, match=r"missing key\(s\) \['seed', 'skip_share', 'wrong_share'\]"):
+    with pytest.raises(
+        ValueError, match=r"missing key\(s\) \['ablation', 'ablation_share', 'seed', 'skip_share', 'wrong_share'\]"
+    ):
         build_teacher({"name": "program", "n_paths": 2})  # no defaults in code: a preset holds every value
     with pytest.raises(ValueError, match="unknown dataset schema 'xyz'"):
         build_teacher({**preset("teacher", "dataset_orca"), "schema": "xyz", "path": "a.jsonl"})

@@ -26,16 +26,27 @@ class Teacher(Protocol):
         ...
 
 
+class FormatAware:
+    """A hub teacher's trace format (`fmt`, set by `build_teacher`; None: `pre`): its prompts follow the format
+    (data.records.teacher_messages) and so do the chat template's arguments (Qwen3: `enable_thinking=False` for
+    post)."""
+
+    fmt: Any = None
+
+    def chat_kwargs(self) -> dict[str, Any]:
+        return self.fmt.chat_kwargs() if self.fmt is not None else {}
+
+
 class ProgramBackend:
     """The toy world's program teacher behind the `Teacher` interface (its records are unchanged)."""
 
     name = "program"
     uses_problems = True
 
-    def __init__(self, cfg: Mapping[str, Any]) -> None:
+    def __init__(self, cfg: Mapping[str, Any], fmt: Any = None) -> None:
         from sft.teachers.program import ProgramTeacher, ProgramTeacherConfig
 
-        self.teacher = ProgramTeacher(ProgramTeacherConfig(**config_fields(ProgramTeacherConfig, cfg)))
+        self.teacher = ProgramTeacher(ProgramTeacherConfig(**config_fields(ProgramTeacherConfig, cfg)), fmt)
 
     def generate(self, problems: list[dict[str, Any]], done: set[str] | None = None) -> Iterator[dict[str, Any]]:
         for problem in problems:
@@ -91,15 +102,23 @@ def backend_name(cfg: Mapping[str, Any]) -> str:
     return str(cfg.get("backend") or cfg.get("name"))
 
 
-def build_teacher(cfg: Mapping[str, Any]) -> Teacher:
-    """The teacher backend `cfg` selects (a plain dict or an OmegaConf node of `conf/teacher/*.yaml`)."""
+def build_teacher(cfg: Mapping[str, Any], fmt: Any = None) -> Teacher:
+    """The teacher backend `cfg` selects (a plain dict or an OmegaConf node of `conf/teacher/*.yaml`), writing or
+    prompted for the trace format `fmt` (data.trace_format.TraceFormat; None: `pre`). The program teacher writes
+    the format itself; hf, vllm and openai are prompted for it (their `fmt`); dataset and multi teachers keep the
+    traces they have (a `pre` format only: the pipeline refuses another with them)."""
     from omegaconf import DictConfig, OmegaConf
 
     plain: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     backend = backend_name(plain)
     if backend not in BACKENDS:
         raise ValueError(f"unknown teacher backend {backend!r}; valid: {sorted(BACKENDS)}")
-    return BACKENDS[backend](plain)
+    if backend == "program":
+        return ProgramBackend(plain, fmt)
+    teacher = BACKENDS[backend](plain)
+    if fmt is not None and isinstance(teacher, FormatAware):
+        teacher.fmt = fmt
+    return teacher
 
 
 def config_fields(
@@ -154,10 +173,21 @@ def gold_answer(problem: Mapping[str, Any]) -> str:
 
 
 def trace_record(
-    record_id: str, problem: Mapping[str, Any], gold: str, k: int, text: str, teacher: str, **extra: Any
+    record_id: str,
+    problem: Mapping[str, Any],
+    gold: str,
+    k: int,
+    text: str,
+    teacher: str,
+    *,
+    fmt: Any = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """One trace record with its `verified` verdict (rewards.verify against `gold`) and any extra fields."""
+    """One trace record with its `verified` verdict (rewards.verify against `gold`; for the post format `fmt` of
+    the leading answer only) and any extra fields."""
     from rewards import verify
+
+    answer_text = fmt.answer_region(text) if fmt is not None else text
 
     return {
         "id": record_id,
@@ -167,6 +197,6 @@ def trace_record(
         "trace": text,
         "teacher": teacher,
         "path": k,
-        "verified": bool(verify(text, gold)),
+        "verified": bool(verify(answer_text, gold)),
         **extra,
     }

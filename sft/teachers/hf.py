@@ -11,7 +11,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sft.teachers.base import check_sampling, config_fields, gold_answer, pending_problems, trace_record
+from sft.teachers.base import (
+    FormatAware,
+    check_sampling,
+    config_fields,
+    gold_answer,
+    pending_problems,
+    trace_record,
+)
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ class HFTeacherConfig:
         return cls(**config_fields(cls, cfg))
 
 
-class HFTeacher:
+class HFTeacher(FormatAware):
     """Batched sampling of `n_paths` completions per problem; records are ids `{problem_id}/hf/{k}`."""
 
     name = "hf"
@@ -63,7 +70,7 @@ class HFTeacher:
 
     def generate(self, problems: list[dict[str, Any]], done: set[str] | None = None) -> Iterator[dict[str, Any]]:
         """Records for every problem not already complete in `done`, one batch of problems at a time."""
-        from data.records import prompt_messages
+        from data.records import teacher_messages
         from eval.generate import chat_prompt_text, generate_batched
 
         todo = pending_problems(problems, done, self.record_id, self.config.n_paths)
@@ -73,7 +80,7 @@ class HFTeacher:
         c = self.config
         for start in range(0, len(todo), c.batch_size):
             batch = todo[start : start + c.batch_size]
-            prompts = [chat_prompt_text(tokenizer, prompt_messages(p["question"])) for p in batch]
+            prompts = [chat_prompt_text(tokenizer, teacher_messages(p, self.fmt), **self.chat_kwargs()) for p in batch]
             outputs = generate_batched(
                 model,
                 tokenizer,
@@ -97,6 +104,7 @@ class HFTeacher:
                         k,
                         sample["text"],
                         self.name,
+                        fmt=self.fmt,
                         tokens_in=tokens_in,
                         tokens_out=sample["n_tokens"],
                         truncated=sample["truncated"],

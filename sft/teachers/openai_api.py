@@ -23,7 +23,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sft.teachers.base import check_sampling, config_fields, gold_answer, pending_problems, trace_record
+from sft.teachers.base import (
+    FormatAware,
+    check_sampling,
+    config_fields,
+    gold_answer,
+    pending_problems,
+    trace_record,
+)
 
 log = logging.getLogger(__name__)
 TOKEN_LIMIT_PARAMS = ("max_tokens", "max_completion_tokens")
@@ -129,7 +136,7 @@ def choice_text(choice: Any) -> str:
     return content
 
 
-class OpenAITeacher:
+class OpenAITeacher(FormatAware):
     """Concurrent chat-completion requests, `n_paths` choices per problem, with counted retries and backoff."""
 
     uses_problems = True
@@ -255,11 +262,11 @@ class OpenAITeacher:
 
     def _solve(self, problem: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         """The `n_paths` records of one problem, or None when its requests failed after all retries."""
-        from data.records import prompt_messages
+        from data.records import teacher_messages
 
         c = self.config
         gold = gold_answer(problem)
-        messages = prompt_messages(problem["question"])
+        messages = teacher_messages(dict(problem), self.fmt)
         rows: list[tuple[Any, int, int]] = []  # (choice, tokens_in, tokens_out)
         while len(rows) < c.n_paths:  # a server that ignores `n` is asked again for the rest
             response = self._call(messages, c.n_paths - len(rows), self._seed(problem["id"]))
@@ -294,6 +301,7 @@ class OpenAITeacher:
                     k,
                     text,
                     self.name,
+                    fmt=self.fmt,
                     tokens_in=tokens_in,
                     tokens_out=tokens_out,
                     truncated=choice.finish_reason == "length",

@@ -14,7 +14,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sft.teachers.base import check_sampling, config_fields, gold_answer, pending_problems, trace_record
+from sft.teachers.base import (
+    FormatAware,
+    check_sampling,
+    config_fields,
+    gold_answer,
+    pending_problems,
+    trace_record,
+)
 from sft.vllm_check import GenerationBackendError, check_vllm_installed
 
 
@@ -69,7 +76,7 @@ def check_vllm_teacher(cuda_available: bool | None = None) -> None:
     )
 
 
-class VLLMTeacher:
+class VLLMTeacher(FormatAware):
     """Offline vLLM sampling of `n_paths` completions per problem; records like the hf teacher's."""
 
     name = "vllm"
@@ -100,7 +107,7 @@ class VLLMTeacher:
 
     def generate(self, problems: list[dict[str, Any]], done: set[str] | None = None) -> Iterator[dict[str, Any]]:
         """Records for every problem not already complete in `done`, one chunk of problems per engine call."""
-        from data.records import prompt_messages
+        from data.records import teacher_messages
         from eval.generate import chat_prompt_text
 
         c = self.config
@@ -111,7 +118,7 @@ class VLLMTeacher:
         tokenizer = engine.tokenizer
         for start in range(0, len(todo), c.chunk_size):
             chunk = todo[start : start + c.chunk_size]
-            prompts = [chat_prompt_text(tokenizer, prompt_messages(p["question"])) for p in chunk]
+            prompts = [chat_prompt_text(tokenizer, teacher_messages(p, self.fmt), **self.chat_kwargs()) for p in chunk]
             outputs = engine.generate(
                 prompts,
                 max_new_tokens=c.max_new_tokens,
@@ -132,6 +139,7 @@ class VLLMTeacher:
                         k,
                         sample["text"],
                         self.name,
+                        fmt=self.fmt,
                         tokens_in=tokens_in,
                         tokens_out=sample["n_tokens"],
                         truncated=sample["truncated"],
