@@ -572,6 +572,25 @@ class EvalVllmSchema:
     max_model_len: int | None = key(ge=1, optional=True)
 
 
+@dataclass
+class EvalLlamaCppSchema:
+    """eval.llama_cpp: the llama_cpp eval backend (eval/llama_cpp_backend.py)."""
+
+    n_ctx: int | None = key(ge=16, optional=True)
+    n_threads: int | None = key(ge=1, optional=True)
+
+
+@dataclass
+class EvalOpenAISchema:
+    """eval.openai: the openai eval backend (eval/openai_backend.py)."""
+
+    base_url: str | None = key(pattern=URL, optional=True)
+    api_key_env: str | None = key(optional=True)  # the NAME of the environment variable holding the key
+    timeout: float = key(gt=0, optional=True)
+    max_retries: int = key(ge=0, optional=True)
+    concurrency: int = key(ge=1, optional=True)
+
+
 def _benchmarks() -> list[str]:
     return group_options("benchmark")
 
@@ -615,6 +634,8 @@ class EvalSchema:
     prompt_template: str | None
     report: bool
     vllm: EvalVllmSchema | None = key(optional=True)
+    llama_cpp: EvalLlamaCppSchema | None = key(optional=True)
+    openai: EvalOpenAISchema | None = key(optional=True)
     benchmark: str | None = key(optional=True)
     label: str | None = key(optional=True)
     benchmarks: list[str] | None = key(choices=_benchmarks, optional=True)  # the pipeline's eval stage only

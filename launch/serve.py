@@ -9,7 +9,10 @@ It runs on the standard library's `http.server.ThreadingHTTPServer`: no web fram
 server is for CPU work, tests and small checkpoints; for GPU throughput serve the model with vLLM or SGLang,
 which speak the same API. Generation goes through `eval.generate.generate_batched` (the `n` choices of one
 request are one batched `generate` call) and is serialised with a lock: one model, one request at a time.
-Knobs: conf/serve.yaml. A bad request gets a 400 whose JSON error names the bad field and what is valid.
+Knobs: conf/serve.yaml. A bad request gets a 400 whose JSON error names the bad field and what is valid; a body
+larger than `max_request_bytes` (judged by its Content-Length, before a byte of it is read) gets a 413 and its
+connection is closed, while the server keeps serving. A GGUF export (`python -m launch.export`) is served by
+llama.cpp's own OpenAI-compatible server instead: `python -m llama_cpp.server --model <file>.gguf`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ log = logging.getLogger("launch.serve")
 USAGE = "python -m launch.serve model=<checkpoint dir or hub id> [host=127.0.0.1] [port=8000] [key=value ...]"
 ROLES = ("system", "user", "assistant")
 ROUTES = ("GET /health", "GET /v1/models", "POST /v1/chat/completions")
+DEFAULT_MAX_REQUEST_BYTES = 1 << 20  # conf/serve.yaml max_request_bytes
 
 # A hook sees (path, parsed body, request headers) before a POST is handled; a (status, payload) it returns is
 # sent instead (tests inject faults this way: a 429, a 5xx, a sleep past the client's timeout).
@@ -272,6 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout); nothing to answer
@@ -279,15 +285,35 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         start, body = time.perf_counter(), None
+        app: ServeApp = self.server.app  # type: ignore[attr-defined]
         if method == "POST":
-            length = int(self.headers.get("Content-Length") or 0)
+            claimed = self.headers.get("Content-Length") or "0"
+            length = int(claimed) if claimed.strip().isdigit() else -1
+            cap = int(app.cfg.get("max_request_bytes") or DEFAULT_MAX_REQUEST_BYTES)
+            if length < 0 or length > cap:
+                # never read a body we refuse: the connection is closed after the answer (its unread bytes would
+                # otherwise be parsed as the next request), and the server goes on serving other connections
+                self.close_connection = True
+                if length < 0:
+                    self._send(400, error_payload(f"Content-Length {claimed!r} is not a byte count", "Content-Length"))
+                else:
+                    self._send(
+                        413,
+                        error_payload(
+                            f"request body of {length} bytes exceeds this server's cap of {cap} bytes "
+                            f"(serve max_request_bytes); valid: 0..{cap}",
+                            "Content-Length",
+                            "request_too_large",
+                        ),
+                    )
+                log.info("%s %s refused: Content-Length %s (cap %d)", method, self.path, claimed, cap)
+                return
             raw = self.rfile.read(length) if length else b""
             try:
                 body = json.loads(raw or b"null")
             except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 self._send(400, error_payload(f"the request body is not valid JSON: {error}", "body"))
                 return
-        app: ServeApp = self.server.app  # type: ignore[attr-defined]
         try:
             status, payload = app.handle(method, self.path, body, dict(self.headers.items()))
         except Exception as error:  # noqa: BLE001  (a failed generation is the client's 500, not the server's end)
@@ -347,6 +373,8 @@ def build_app(cfg: Mapping[str, Any], hook: Hook | None = None) -> ServeApp:
             f"max_tokens, default_max_tokens and max_n must be >= 1, got "
             f"{cfg['max_tokens']}, {cfg['default_max_tokens']}, {cfg['max_n']}"
         )
+    if int(cfg.get("max_request_bytes") or DEFAULT_MAX_REQUEST_BYTES) < 1:
+        raise ValueError(f"max_request_bytes must be >= 1, got {cfg.get('max_request_bytes')}")
     if cfg.get("threads"):
         import torch
 

@@ -1,0 +1,115 @@
+"""llama.cpp generation (CPU, quantized GGUF files): the same `{text, n_tokens, truncated}` samples as the HF backend.
+
+`eval.backend=llama_cpp` evaluates a `.gguf` file written by `python -m launch.export` (or any GGUF of a chat
+model) in-process through llama-cpp-python, so a quantized student and its full-precision checkpoint are scored
+by one harness on the same items, prompts and answer checks. The prompt is the GGUF's own chat template
+(`tokenizer.chat_template`) rendered as transformers renders a template (Jinja, trim_blocks + lstrip_blocks, the
+assistant turn opened), so only what is inside the file is used. Greedy decoding is llama.cpp's greedy sampler
+with every penalty off (llama-cpp-python's server defaults to repeat_penalty 1.1; here it is 1.0). One prompt at
+a time: llama.cpp decodes batch 1 on the CPU. `n_tokens` counts the end-of-turn token as the HF backend does.
+Knobs: `eval.llama_cpp` (n_ctx, n_threads) in conf/eval/greedy.yaml.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+LLAMA_CPP_MISSING = (
+    "backend=llama_cpp needs llama-cpp-python: pip install -e .[laptop] (compiles llama.cpp, a few minutes on 2 cores)"
+)
+DEFAULT_N_CTX = 4096  # the KV cache of a hub model's full context (32k-40k tokens) would take GBs on a laptop
+
+
+def render_chat(template: str, messages: list[dict[str, str]], **extra: Any) -> str:
+    """`template` rendered for `messages` with the assistant turn opened, as transformers' apply_chat_template."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+    return env.from_string(template).render(messages=messages, add_generation_prompt=True, **extra)
+
+
+class LlamaCppGenerator:
+    """One GGUF model loaded once; `generate(prompts)` returns the HF backend's sample format."""
+
+    def __init__(self, gguf_path: str, options: Mapping[str, Any] | None = None, seed: int = 0) -> None:
+        path = Path(gguf_path).expanduser()
+        if path.suffix != ".gguf" or not path.is_file():
+            raise ValueError(
+                f"eval.backend=llama_cpp needs a .gguf file as the model; got {gguf_path!r} "
+                "(write one with `python -m launch.export model=<checkpoint>`)"
+            )
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ImportError(LLAMA_CPP_MISSING) from None
+        options = dict(options or {})
+        self.llm = Llama(
+            model_path=str(path),
+            n_ctx=int(options.get("n_ctx") or DEFAULT_N_CTX),
+            n_threads=options.get("n_threads"),
+            n_batch=512,
+            seed=seed,
+            verbose=bool(options.get("verbose", False)),
+        )
+        self.template = self.llm.metadata.get("tokenizer.chat_template")
+
+    def prompt_text(self, user: str) -> str:
+        messages = [{"role": "user", "content": user}]
+        if not self.template:  # a plain base model: the text as it is (eval.generate.chat_prompt_text does the same)
+            return user
+        return render_chat(self.template, messages)
+
+    def complete(
+        self, prompt: str, *, max_new_tokens: int, do_sample: bool, temperature: float, top_p: float, seed: int
+    ) -> dict[str, Any]:
+        """One completion: greedy (temperature 0) or sampled; `{text, n_tokens, truncated}`."""
+        out = self.llm.create_completion(
+            prompt,
+            max_tokens=max_new_tokens,
+            temperature=temperature if do_sample else 0.0,
+            top_p=top_p if do_sample else 1.0,
+            top_k=0,
+            min_p=0.0,
+            repeat_penalty=1.0,
+            seed=seed,
+        )
+        choice = out["choices"][0]
+        stopped = choice.get("finish_reason") == "stop"
+        return {
+            "text": choice["text"],
+            "n_tokens": int(out["usage"]["completion_tokens"]) + (1 if stopped else 0),
+            "truncated": not stopped,
+        }
+
+    def generate(
+        self,
+        prompts: list[str],
+        *,
+        max_new_tokens: int,
+        do_sample: bool = False,
+        n_samples: int = 1,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        progress: Any = None,
+    ) -> list[list[dict[str, Any]]]:
+        results = []
+        for i, prompt in enumerate(prompts):
+            results.append(
+                [
+                    self.complete(
+                        prompt,
+                        max_new_tokens=max_new_tokens,
+                        do_sample=do_sample,
+                        temperature=temperature,
+                        top_p=top_p,
+                        seed=seed + i * n_samples + j,
+                    )
+                    for j in range(n_samples if do_sample else 1)
+                ]
+            )
+            if progress is not None:
+                progress.update(1)
+        return results
