@@ -83,7 +83,15 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
             "accuracy_by_seed": {str(s): r["accuracy"] for s, r in by_seed.items()},
             "n_eval": rows[0].get("n_eval"),
         }
-        for key in ("train_seconds", "wall_seconds", "gpu_hours", "price_usd", "cpu_core_hours"):
+        for key in (
+            "train_seconds",
+            "wall_seconds",
+            "gpu_hours",
+            "price_usd",
+            "teacher_usd",
+            "total_usd",
+            "cpu_core_hours",
+        ):
             values = [float(r[key]) for r in rows if r.get(key) is not None]
             entry[f"{key}_mean"] = statistics.fmean(values) if values else None
         skipped = [float(r["trace_shape"]["skipped_step_share"]) for r in rows if r.get("trace_shape")]
@@ -132,6 +140,15 @@ def _learning_cell(seed: str, verdict: dict[str, Any]) -> str:
     )
 
 
+def _total(entry: dict[str, Any]) -> float | None:
+    """Mean total cost of a condition; summaries from before `total_usd` existed: the GPU price plus the teachers'."""
+    if entry.get("total_usd_mean") is not None:
+        return entry["total_usd_mean"]
+    if entry.get("price_usd_mean") is None:
+        return None
+    return entry["price_usd_mean"] + (entry.get("teacher_usd_mean") or 0.0)
+
+
 def _pm(entry: dict[str, Any]) -> str:
     return f"{100 * entry['accuracy_mean']:.1f} ± {100 * entry['accuracy_std']:.1f}"
 
@@ -144,8 +161,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "| condition | accuracy % (mean ± std) | "
         + "".join(f"{b} % | " for b in benches)
-        + "seeds | per seed | steps skipped % | train s | wall s | GPU-h | est. $ |",
-        "|---|---|" + "---|" * len(benches) + "---|---|---|---|---|---|---|",
+        + "seeds | per seed | steps skipped % | train s | wall s | GPU-h | total $ | GPU $ | teacher API $ |",
+        "|---|---|" + "---|" * len(benches) + "---|---|---|---|---|---|---|---|---|",
     ]
     for name, e in results["conditions"].items():
         per_seed = ", ".join(f"{100 * v:.1f}" for v in e["accuracy_by_seed"].values())
@@ -158,7 +175,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {name} | {100 * e['accuracy_mean']:.1f} ± {100 * e['accuracy_std']:.1f} | {cells}{e['n_seeds']} | "
             f"{per_seed} | {fmt(None if skipped is None else 100 * skipped, '.1f')} | "
             f"{fmt(e['train_seconds_mean'], '.0f')} | {fmt(e['wall_seconds_mean'], '.0f')} | "
-            f"{fmt(e['gpu_hours_mean'], '.3f')} | {fmt(e['price_usd_mean'], '.2f')} |"
+            f"{fmt(e['gpu_hours_mean'], '.3f')} | {fmt(_total(e), '.2f')} | {fmt(e['price_usd_mean'], '.2f')} | "
+            f"{fmt(e.get('teacher_usd_mean'), '.2f')} |"
         )
     rounds = {n: e["rounds"] for n, e in results["conditions"].items() if e.get("rounds")}
     for name, entries in rounds.items():
@@ -185,7 +203,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Steps skipped: share of held-out completions with a line that folds two or more operations "
         "(eval.trace_shape). Wall s and costs charge every stage a run used after its start model (shared stages "
-        "included); GPU-h = wall h × GPUs held, est. $ = GPU-h × cost.price_per_gpu_hour.",
+        "included); GPU-h = wall h × GPUs held, GPU $ = GPU-h × cost.price_per_gpu_hour, teacher API $ = the "
+        "teachers' tokens × their price per million tokens (conf/teacher/*.yaml), total $ = GPU $ + teacher API $.",
     ]
     return "\n".join(lines) + "\n"
 
