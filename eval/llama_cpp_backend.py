@@ -4,9 +4,10 @@
 model) in-process through llama-cpp-python, so a quantized student and its full-precision checkpoint are scored
 by one harness on the same items, prompts and answer checks. The prompt is the GGUF's own chat template
 (`tokenizer.chat_template`) rendered as transformers renders a template (Jinja, trim_blocks + lstrip_blocks, the
-assistant turn opened), so only what is inside the file is used. Greedy decoding is llama.cpp's greedy sampler
-with every penalty off (llama-cpp-python's server defaults to repeat_penalty 1.1; here it is 1.0). One prompt at
-a time: llama.cpp decodes batch 1 on the CPU. `n_tokens` counts the end-of-turn token as the HF backend does.
+assistant turn opened), so only what is inside the file is used; its tokens come from llama.cpp's own tokenizer
+of the file (special tokens parsed, no BOS). Greedy decoding is llama.cpp's greedy sampler with every penalty off
+(llama-cpp-python's server defaults to repeat_penalty 1.1; here it is 1.0). One prompt at a time: llama.cpp
+decodes batch 1 on the CPU. `n_tokens` counts the end-of-turn token as the HF backend does.
 Knobs: `eval.llama_cpp` (n_ctx, n_threads) in conf/eval/greedy.yaml.
 """
 
@@ -64,24 +65,32 @@ class LlamaCppGenerator:
     def complete(
         self, prompt: str, *, max_new_tokens: int, do_sample: bool, temperature: float, top_p: float, seed: int
     ) -> dict[str, Any]:
-        """One completion: greedy (temperature 0) or sampled; `{text, n_tokens, truncated}`."""
-        out = self.llm.create_completion(
-            prompt,
-            max_tokens=max_new_tokens,
-            temperature=temperature if do_sample else 0.0,
+        """One completion: greedy (temperature 0) or sampled; `{text, n_tokens, truncated}`. Decoded as the HF
+        backend decodes (special tokens skipped, an invalid UTF-8 byte run as U+FFFD, where llama-cpp-python's own
+        completion text would drop it)."""
+        import llama_cpp
+
+        prompt_ids = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        self.llm.set_seed(seed)
+        new: list[int] = []
+        stopped = False
+        for token in self.llm.generate(
+            prompt_ids,
+            temp=temperature if do_sample else 0.0,
             top_p=top_p if do_sample else 1.0,
             top_k=0,
             min_p=0.0,
             repeat_penalty=1.0,
-            seed=seed,
-        )
-        choice = out["choices"][0]
-        stopped = choice.get("finish_reason") == "stop"
-        return {
-            "text": choice["text"],
-            "n_tokens": int(out["usage"]["completion_tokens"]) + (1 if stopped else 0),
-            "truncated": not stopped,
-        }
+            reset=True,
+        ):
+            if llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token):
+                stopped = True
+                break
+            new.append(token)
+            if len(new) >= max_new_tokens:
+                break
+        text = self.llm.detokenize(new, prev_tokens=prompt_ids).decode("utf-8", errors="replace")
+        return {"text": text, "n_tokens": len(new) + (1 if stopped else 0), "truncated": not stopped, "token_ids": new}
 
     def generate(
         self,

@@ -177,6 +177,17 @@ def _eval(ctx: RunContext) -> None:
         ctx.result["trace_shape"] = summary["trace_shape"]
 
 
+def _deploy(ctx: RunContext) -> None:
+    """The final student as a quantized GGUF, scored on the same held-out split (summary key `deploy`; with the
+    eval stage's accuracy, `accuracy_kept` = quantized / full precision)."""
+    summary = stages.stage_deploy(ctx.cfg, ctx.model_path, ctx.data_dir)
+    keys = ("quant", "accuracy", "n_eval", "truncation_rate", "gguf_bytes", "source_bytes", "size_ratio", "seconds")
+    entry = {k: summary.get(k) for k in keys}
+    full = ctx.result.get("accuracy")
+    entry["accuracy_kept"] = summary["accuracy"] / full if full else None
+    ctx.result["deploy"] = entry
+
+
 def _needs(*fields: str) -> Callable[[DictConfig], tuple[str, ...]]:
     return lambda cfg: fields
 
@@ -264,6 +275,14 @@ STAGES: dict[str, Stage] = {
             doc="held-out accuracy of the current model (the test split, or eval.benchmarks)",
             check=stages.check_eval,
         ),
+        Stage(
+            "deploy",
+            _deploy,
+            (),
+            _needs("data_dir", "model_path"),
+            doc="the current model exported to GGUF (deploy.quant) and evaluated with llama.cpp on the test split",
+            check=stages.check_eval,
+        ),
     )
 }
 
@@ -299,6 +318,8 @@ def plan_stages(cfg: DictConfig) -> list[Stage]:
     if not isinstance(items, list) or not items:
         raise ConfigError(f"condition {name!r}: condition.stages={raw!r} must be a non-empty list of stages")
     plan = _expand(items, "condition.stages")
+    if (cfg.get("deploy") or {}).get("enabled") and "deploy" not in plan:
+        plan.append("deploy")  # deploy.enabled: every condition ends with its quantized export's accuracy
     made: dict[str, str] = {}
     for position, stage_name in enumerate(plan):
         stage = STAGES.get(stage_name)

@@ -803,6 +803,16 @@ class CostSchema:
 
 
 @dataclass
+class DeploySchema:
+    """deploy: the GGUF export + quantized eval stage (launch/stages.py stage_deploy, launch/export.py)."""
+
+    enabled: bool
+    quant: str = key(choices=("q4", "q8", "f16", "f32"))
+    embedding_quant: str = key(choices=("q4", "q8", "f16", "f32"))
+    n_threads: int | None = key(ge=1)
+
+
+@dataclass
 class ConfigSchema:
     """conf/config.yaml: the composed pipeline config."""
 
@@ -827,6 +837,7 @@ class ConfigSchema:
     run_name: str
     only_stages: list[str] | None  # stage names (launch/pipeline.py KNOWN_STAGES)
     cost: CostSchema
+    deploy: DeploySchema
     benchmark: BenchmarkSchema | None = key(optional=True)
     recipe: Any = key(optional=True, select=_recipe_schema)
 

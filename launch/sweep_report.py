@@ -94,6 +94,14 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
         ):
             values = [float(r[key]) for r in rows if r.get(key) is not None]
             entry[f"{key}_mean"] = statistics.fmean(values) if values else None
+        deployed = [r["deploy"] for r in rows if (r.get("deploy") or {}).get("accuracy") is not None]
+        if deployed:  # deploy.enabled: the quantized GGUF's held-out accuracy beside the full-precision one
+            entry["deploy"] = {
+                "quant": deployed[0]["quant"],
+                "accuracy_mean": _mean_std([float(d["accuracy"]) for d in deployed])[0],
+                "accuracy_std": _mean_std([float(d["accuracy"]) for d in deployed])[1],
+                "n_seeds": len(deployed),
+            }
         skipped = [float(r["trace_shape"]["skipped_step_share"]) for r in rows if r.get("trace_shape")]
         entry["skipped_step_share_mean"] = statistics.fmean(skipped) if skipped else None  # eval.trace_shape
         per_benchmark: dict[str, list[float]] = {}  # eval.benchmarks: one column each
@@ -156,13 +164,16 @@ def _pm(entry: dict[str, Any]) -> str:
 def markdown(results: dict[str, Any]) -> str:
     """The results as a markdown table (accuracy in %, mean ± std over seeds; costs per run, mean over seeds)."""
     benches = list(dict.fromkeys(b for e in results["conditions"].values() for b in e.get("benchmarks") or {}))
+    quants = sorted({e["deploy"]["quant"] for e in results["conditions"].values() if e.get("deploy")})
+    deploy_head = f"{'/'.join(quants)} GGUF accuracy % | " if quants else ""
     lines = [
         f"# Sweep results: {results['benchmark']}",
         "",
         "| condition | accuracy % (mean ± std) | "
         + "".join(f"{b} % | " for b in benches)
+        + deploy_head
         + "seeds | per seed | steps skipped % | train s | wall s | GPU-h | total $ | GPU $ | teacher API $ |",
-        "|---|---|" + "---|" * len(benches) + "---|---|---|---|---|---|---|---|---|",
+        "|---|---|" + "---|" * (len(benches) + bool(quants)) + "---|---|---|---|---|---|---|---|---|",
     ]
     for name, e in results["conditions"].items():
         per_seed = ", ".join(f"{100 * v:.1f}" for v in e["accuracy_by_seed"].values())
@@ -171,6 +182,8 @@ def markdown(results: dict[str, Any]) -> str:
         cells = "".join(
             "— | " if b not in (e.get("benchmarks") or {}) else _pm(e["benchmarks"][b]) + " | " for b in benches
         )
+        if quants:
+            cells += (_pm(e["deploy"]) if e.get("deploy") else "—") + " | "
         lines.append(
             f"| {name} | {100 * e['accuracy_mean']:.1f} ± {100 * e['accuracy_std']:.1f} | {cells}{e['n_seeds']} | "
             f"{per_seed} | {fmt(None if skipped is None else 100 * skipped, '.1f')} | "
