@@ -13,6 +13,7 @@ Knobs: `eval.llama_cpp` (n_ctx, n_threads) in conf/eval/greedy.yaml.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ class LlamaCppGenerator:
             verbose=bool(options.get("verbose", False)),
         )
         self.template = self.llm.metadata.get("tokenizer.chat_template")
+        # freed before interpreter teardown (llama-cpp-python's own __del__ then fails on unloaded modules)
+        atexit.register(self.llm.close)
 
     def prompt_text(self, user: str) -> str:
         messages = [{"role": "user", "content": user}]

@@ -370,3 +370,51 @@ def test_export_serve_eval_end_to_end(exported, student_dir, tmp_path):
     assert [r["prompt"] for r in records["local"]] == [r["prompt"] for r in records["hf"]]  # one template
     assert all(c.startswith("<think>\n") for c in completions["served"])
     assert served["accuracy"] == local["accuracy"] == hf["accuracy"] > 0 and served["n_eval"] == 4
+
+
+# ---- the deploy stage --------------------------------------------------------------------------------------
+def test_deploy_is_off_by_default_and_ends_every_condition_when_enabled():
+    from launch.conditions import plan_stages
+    from launch.config_check import ConfigError, compose
+
+    names = lambda cfg: [s.name for s in plan_stages(cfg)]  # noqa: E731
+    assert "deploy" not in names(compose(["condition=trace_sft"]))
+    for condition in ("base", "trace_sft", "sft_grpo"):
+        plan = names(compose([f"condition={condition}", "deploy.enabled=true"]))
+        assert plan[-2:] == ["eval", "deploy"]
+    assert names(compose(["condition=trace_sft", "condition.stages=[data,base,deploy]"]))[-1] == "deploy"
+    with pytest.raises(ConfigError, match="deploy.quant"):
+        compose(["deploy.quant=q3"])
+
+
+def test_deploy_records_quantized_accuracy_beside_the_full_one_and_the_sweep_shows_it(monkeypatch, tmp_path):
+    from launch import stages
+    from launch.conditions import STAGES, RunContext
+    from launch.config_check import compose
+    from launch.stage_state import write_summary
+    from launch.sweep_report import aggregate, markdown
+
+    summary = {"quant": "q4", "accuracy": 0.2, "n_eval": 500, "gguf_bytes": 600, "source_bytes": 4200, "seconds": 9}
+    monkeypatch.setattr(stages, "stage_deploy", lambda cfg, model_path, data_dir: {**summary, "size_ratio": 7.0})
+    ctx = RunContext(compose(["deploy.enabled=true"]), data_dir=tmp_path, model_path="m")
+    ctx.result["accuracy"] = 0.25
+    STAGES["deploy"].run(ctx)
+    assert ctx.result["deploy"]["accuracy"] == 0.2 and ctx.result["deploy"]["accuracy_kept"] == pytest.approx(0.8)
+
+    from launch.sweep_report import config_fingerprint
+
+    cfg = compose(["condition=trace_sft", "deploy.enabled=true", f"output_root={tmp_path}", "run_name=s"])
+    job = tmp_path / "multirun" / "trace_sft" / "seed0" / ".hydra"
+    job.mkdir(parents=True)
+    from omegaconf import OmegaConf
+
+    OmegaConf.save(cfg, job / "config.yaml")
+    write_summary(
+        tmp_path / "s" / "trace_sft" / "seed0",
+        "run",
+        {"accuracy": 0.25, "n_eval": 500, "config_fingerprint": config_fingerprint(cfg), **ctx.result},
+    )
+    results = aggregate(tmp_path / "multirun")
+    assert results["conditions"]["trace_sft"]["deploy"]["accuracy_mean"] == pytest.approx(0.2)
+    text = markdown(results)
+    assert "| q4 GGUF accuracy % |" in text and "| 25.0 ± 0.0 | 20.0 ± 0.0 |" in text
