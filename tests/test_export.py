@@ -418,3 +418,21 @@ def test_deploy_records_quantized_accuracy_beside_the_full_one_and_the_sweep_sho
     assert results["conditions"]["trace_sft"]["deploy"]["accuracy_mean"] == pytest.approx(0.2)
     text = markdown(results)
     assert "| q4 GGUF accuracy % |" in text and "| 25.0 ± 0.0 | 20.0 ± 0.0 |" in text
+
+
+def test_the_export_config_and_the_new_eval_backends_are_checked(tmp_path):
+    from eval.settings import settings_from
+    from launch.config_check import compose
+    from launch.export import default_out
+
+    cfg = compose(["model_path=outputs/shared/sft/ab12/final"], config_name="export")
+    assert cfg.quant == "q4" and cfg.embedding_quant == "q8" and cfg.out is None
+    final = tmp_path / "x" / "trace_sft" / "seed0" / "sft" / "final"
+    final.mkdir(parents=True)
+    assert str(default_out({"model_path": str(final), "quant": "q4"})) == "outputs/export/trace_sft__seed0-q4.gguf"
+    with pytest.raises(ValueError, match="eval.backend=openai needs eval.openai.base_url"):
+        settings_from({"max_new_tokens": 8, "backend": "openai"})
+    with pytest.raises(ValueError, match=r"valid backend values: \['hf', 'vllm', 'llama_cpp', 'openai'\]"):
+        settings_from({"max_new_tokens": 8, "backend": "gguf"})
+    eval_cfg = compose(["eval=toy", "eval.backend=llama_cpp", "eval.llama_cpp.n_threads=2"]).eval
+    assert eval_cfg.backend == "llama_cpp" and eval_cfg.llama_cpp.n_threads == 2
