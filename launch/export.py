@@ -83,9 +83,10 @@ def check_model_path(model_path: str) -> None:
         )
 
 
-def check_architecture(config: Any) -> str:
-    """The GGUF architecture for a transformers config; ExportError for one the export cannot hold."""
-    archs = list(getattr(config, "architectures", None) or [])
+def check_architecture(config: Any, class_name: str | None = None) -> str:
+    """The GGUF architecture for a transformers config (or the loaded model's class name, when the config lists no
+    architectures); ExportError for one the export cannot hold."""
+    archs = list(getattr(config, "architectures", None) or ([class_name] if class_name else []))
     arch = archs[0] if archs else f"model_type {getattr(config, 'model_type', None)!r}"
     if arch not in ARCHITECTURES:
         raise ExportError(
@@ -253,7 +254,7 @@ def write_gguf(model: Any, tokenizer: Any, out: str | Path, quant: str = "q4", *
     quant = check_quant(quant)
     embedding_quant = check_quant(options.get("embedding_quant", "q8"), "embedding_quant")
     config = model.config
-    arch = check_architecture(config)
+    arch = check_architecture(config, type(model).__name__)
     state = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
     n_vocab = state["model.embed_tokens.weight"].shape[0]
     tok = tokenizer_fields(tokenizer, n_vocab)

@@ -436,3 +436,41 @@ def test_the_export_config_and_the_new_eval_backends_are_checked(tmp_path):
         settings_from({"max_new_tokens": 8, "backend": "gguf"})
     eval_cfg = compose(["eval=toy", "eval.backend=llama_cpp", "eval.llama_cpp.n_threads=2"]).eval
     assert eval_cfg.backend == "llama_cpp" and eval_cfg.llama_cpp.n_threads == 2
+
+
+def test_a_qwen2_model_with_attention_biases_round_trips_through_llama_cpp(tiny_model_dir, tmp_path):
+    """Qwen2 / Qwen2.5 (attention biases, no q/k norms) is the other architecture the export claims."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python (the laptop extra) is not installed")
+    import torch
+    from llama_cpp import Llama
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from data.hub import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    model = AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        for layer in model.model.layers:  # nonzero biases, so that a dropped bias would show
+            layer.self_attn.q_proj.bias.normal_(0, 0.5)
+            layer.self_attn.k_proj.bias.normal_(0, 0.5)
+    info = write_gguf(model, tokenizer, tmp_path / "qwen2.gguf", "f32")
+    assert info["arch"] == "qwen2"
+    ids = tokenizer(QUESTIONS[0], add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        hf = model(torch.tensor([ids])).logits[0].numpy()
+    llm = Llama(model_path=info["path"], n_ctx=128, n_threads=1, logits_all=True, verbose=False)
+    llm.eval(ids)
+    assert np.abs(np.array(llm.scores[: len(ids)]) - hf).max() < 0.02
+    llm.close()
