@@ -474,3 +474,23 @@ def test_a_qwen2_model_with_attention_biases_round_trips_through_llama_cpp(tiny_
     llm.eval(ids)
     assert np.abs(np.array(llm.scores[: len(ids)]) - hf).max() < 0.02
     llm.close()
+
+
+def test_the_deploy_builder_exports_and_scores_the_student_with_llama_cpp(student_dir, tmp_path):
+    """launch.stages.stage_deploy for real: GGUF in the run folder's deploy/, scored on the test split; re-running
+    finds the stage complete."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python (the laptop extra) is not installed")
+    from data.jsonl_io import write_jsonl_atomic
+    from launch import stages
+    from launch.config_check import compose
+    from tests._sft_fixtures import toy_problems
+
+    data_dir = tmp_path / "data"
+    write_jsonl_atomic(data_dir / "test.jsonl", toy_problems(4))
+    cfg = compose(
+        [f"output_root={tmp_path}", "deploy.enabled=true", "deploy.quant=q8", "eval.max_new_tokens=96", "threads=1"]
+    )
+    summary = stages.stage_deploy(cfg, student_dir, data_dir)
+    assert summary["quant"] == "q8" and summary["n_eval"] == 4 and summary["accuracy"] > 0
+    assert Path(summary["gguf_path"]).is_file() and summary["size_ratio"] > 3
+    assert stages.stage_deploy(cfg, student_dir, data_dir)["seconds"] == summary["seconds"]  # complete: read back
