@@ -32,6 +32,8 @@ class EvalSettings:
     quick: bool = False
     dtype: str = "float32"
     attn_implementation: str | None = None
+    llama_cpp: dict[str, Any] = field(default_factory=dict)
+    openai: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
     decoding: str = "greedy"
     n_samples: int = 1
@@ -47,8 +49,6 @@ class EvalSettings:
     label: str | None = None
     report: bool = False
     vllm: dict[str, Any] = field(default_factory=dict)
-    llama_cpp: dict[str, Any] = field(default_factory=dict)
-    openai: dict[str, Any] = field(default_factory=dict)
 
     @property
     def do_sample(self) -> bool:

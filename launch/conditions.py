@@ -115,6 +115,17 @@ def _rl_budget(ctx: RunContext) -> None:
     ctx.rl_budget = stages.stage_rl(ctx.cfg, ctx.sft["model_path"], ctx.data_dir)  # sft_grpo's GRPO run, reused
 
 
+def _deploy(ctx: RunContext) -> None:
+    """The final student as a quantized GGUF, scored on the same held-out split (summary key `deploy`; with the
+    eval stage's accuracy, `accuracy_kept` = quantized / full precision)."""
+    summary = stages.stage_deploy(ctx.cfg, ctx.model_path, ctx.data_dir)
+    keys = ("quant", "accuracy", "n_eval", "truncation_rate", "gguf_bytes", "source_bytes", "size_ratio", "seconds")
+    entry = {k: summary.get(k) for k in keys}
+    full = ctx.result.get("accuracy")
+    entry["accuracy_kept"] = summary["accuracy"] / full if full else None
+    ctx.result["deploy"] = entry
+
+
 def _sft_more(ctx: RunContext) -> None:
     rl_seconds = float(ctx.rl_budget["train_seconds"])
     more_cfg, extra = stages.continued_sft_config(ctx.cfg, ctx.sft, rl_seconds)
@@ -175,17 +186,6 @@ def _eval(ctx: RunContext) -> None:
     ctx.result["truncation_rate"] = summary["truncation_rate"]
     if summary.get("trace_shape"):  # equations written and steps skipped (eval.trace_shape)
         ctx.result["trace_shape"] = summary["trace_shape"]
-
-
-def _deploy(ctx: RunContext) -> None:
-    """The final student as a quantized GGUF, scored on the same held-out split (summary key `deploy`; with the
-    eval stage's accuracy, `accuracy_kept` = quantized / full precision)."""
-    summary = stages.stage_deploy(ctx.cfg, ctx.model_path, ctx.data_dir)
-    keys = ("quant", "accuracy", "n_eval", "truncation_rate", "gguf_bytes", "source_bytes", "size_ratio", "seconds")
-    entry = {k: summary.get(k) for k in keys}
-    full = ctx.result.get("accuracy")
-    entry["accuracy_kept"] = summary["accuracy"] / full if full else None
-    ctx.result["deploy"] = entry
 
 
 def _needs(*fields: str) -> Callable[[DictConfig], tuple[str, ...]]:
