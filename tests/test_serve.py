@@ -211,7 +211,8 @@ def test_cli_serves_on_port_0_and_prints_the_url(tiny_model_dir):
 
 def test_a_body_over_the_size_cap_gets_a_413_and_the_server_keeps_serving(peaky_model_and_tokenizer):
     """The cap is judged by Content-Length before any byte is read: a client claiming a huge body that it never
-    sends is answered at once (no read blocks), a real oversized body too; normal requests still succeed."""
+    sends is answered at once (no read blocks), a real oversized body too, a chunked one as it arrives; normal
+    requests still succeed."""
     import socket
 
     model, tokenizer = peaky_model_and_tokenizer
@@ -234,6 +235,8 @@ def test_a_body_over_the_size_cap_gets_a_413_and_the_server_keeps_serving(peaky_
         with socket.create_connection((host, port), timeout=10) as sock:  # a Content-Length that is no number
             sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
             assert sock.recv(4096).decode().startswith("HTTP/1.1 400")
+        chunked = httpx.post(f"{url}/chat/completions", content=iter([b"[" + b"1," * 1500, b"1]"]), timeout=30)
+        assert chunked.status_code == 413  # no Content-Length: counted as it arrives
         ok = _chat(url, max_tokens=4)
         assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["role"] == "assistant"
         assert httpx.get(f"http://{host}:{port}/health", timeout=10).json()["status"] == "ok"
