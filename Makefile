@@ -10,6 +10,8 @@ TORCH_PIP_ARGS ?=
 # Exact versions of every other dependency, tested together (the numbers in README/docs were measured with them);
 # `make LOCK= ...` installs from the version ranges of setup.cfg instead. `make lock` rewrites it from .venv.
 LOCK ?= requirements.lock
+# llama-cpp-python (the laptop extra, in dev) is compiled from its sdist by pip: skip its multimodal library.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
 .PHONY: demo test lint format install lock sweep study matched formats smoke-study wheelhouse gpu-check bench clean-outputs
 
@@ -90,7 +92,7 @@ gpu-check: install
 	$(PY) -m launch.gpu_check $(ARGS)
 
 bench: install
-	for b in sft rewards eval grpo teacher; do $(PY) -m bench.$$b || exit 1; done
+	for b in sft rewards eval grpo teacher export; do $(PY) -m bench.$$b || exit 1; done
 
 clean-outputs:
 	rm -rf outputs multirun

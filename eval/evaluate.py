@@ -133,10 +133,39 @@ def _vllm_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[st
     return (lambda user: chat_prompt_text(engine.tokenizer, [{"role": "user", "content": user}], **chat)), generate
 
 
+def _local_backend(engine: Any, settings: EvalSettings) -> Generate:
+    """The `generate` of an engine with the llama_cpp / openai backends' `generate(prompts, ...)` signature."""
+
+    def generate(prompts: list[str], progress: Any, seed: int) -> list[list[dict[str, Any]]]:
+        return engine.generate(
+            prompts,
+            max_new_tokens=settings.max_new_tokens,
+            do_sample=settings.do_sample,
+            n_samples=settings.n_samples,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            seed=seed,
+            progress=progress,
+        )
+
+    return generate
+
+
 def make_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[str], str], Generate]:
-    """`(prompt_text(user_prompt) -> str, generate(prompts, progress, seed) -> samples)` for `settings.backend`."""
+    """`(prompt_text(user_prompt) -> str, generate(prompts, progress, seed) -> samples)` for `settings.backend`:
+    hf / vllm load a checkpoint; llama_cpp a `.gguf` file (eval/llama_cpp_backend.py); openai sends the user prompt
+    to `eval.openai.base_url` as model `model_path` (eval/openai_backend.py), whose server applies the template."""
     if settings.backend == "vllm":
         return _vllm_backend(model_path, settings)
+    if settings.backend == "llama_cpp":
+        from eval.llama_cpp_backend import LlamaCppGenerator
+
+        engine = LlamaCppGenerator(model_path, settings.llama_cpp, seed=settings.seed)
+        return engine.prompt_text, _local_backend(engine, settings)
+    if settings.backend == "openai":
+        from eval.openai_backend import OpenAIGenerator
+
+        return (lambda user: user), _local_backend(OpenAIGenerator(model_path, settings.openai), settings)
     return _hf_backend(model_path, settings)
 
 

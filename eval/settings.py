@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-BACKENDS = ("hf", "vllm")
+BACKENDS = ("hf", "vllm", "llama_cpp", "openai")
 DECODINGS = ("greedy", "sample")
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 QUICK_ITEMS = 5  # `quick: true` evaluates this many items (a smoke test)
@@ -32,6 +32,8 @@ class EvalSettings:
     quick: bool = False
     dtype: str = "float32"
     attn_implementation: str | None = None
+    llama_cpp: dict[str, Any] = field(default_factory=dict)
+    openai: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
     decoding: str = "greedy"
     n_samples: int = 1
@@ -177,11 +179,18 @@ def settings_from(cfg: Mapping[str, Any]) -> EvalSettings:
                 f"valid ks are 1..{settings.n_samples}"
             )
     vllm = dict(settings.vllm or {})
+    if settings.backend == "openai" and not (settings.openai or {}).get("base_url"):
+        raise ValueError(
+            "eval.backend=openai needs eval.openai.base_url (an OpenAI-compatible endpoint such as "
+            "http://127.0.0.1:8000/v1 from `python -m llama_cpp.server` or `python -m launch.serve`)"
+        )
     return EvalSettings(
         **{
             **settings.__dict__,
             "ks": ks,
             "vllm": vllm,
+            "llama_cpp": dict(settings.llama_cpp or {}),
+            "openai": dict(settings.openai or {}),
             "temperature": float(settings.temperature),
             "top_p": float(settings.top_p),
         }

@@ -126,6 +126,17 @@ def _rl_budget(ctx: RunContext) -> None:
     ctx.rl_budget = stages.stage_rl(ctx.cfg, ctx.sft["model_path"], ctx.data_dir)  # sft_grpo's GRPO run, reused
 
 
+def _deploy(ctx: RunContext) -> None:
+    """The final student as a quantized GGUF, scored on the same held-out split (summary key `deploy`; with the
+    eval stage's accuracy, `accuracy_kept` = quantized / full precision)."""
+    summary = stages.stage_deploy(ctx.cfg, ctx.model_path, ctx.data_dir)
+    keys = ("quant", "accuracy", "n_eval", "truncation_rate", "gguf_bytes", "source_bytes", "size_ratio", "seconds")
+    entry = {k: summary.get(k) for k in keys}
+    full = ctx.result.get("accuracy")
+    entry["accuracy_kept"] = summary["accuracy"] / full if full else None
+    ctx.result["deploy"] = entry
+
+
 def _sft_more(ctx: RunContext) -> None:
     rl_seconds = float(ctx.rl_budget["train_seconds"])
     more_cfg, extra = stages.continued_sft_config(ctx.cfg, ctx.sft, rl_seconds)
@@ -332,6 +343,14 @@ STAGES: dict[str, Stage] = {
             doc="held-out accuracy of the current model (the test split, or eval.benchmarks)",
             check=lambda cfg: (stages.check_eval(cfg), stages.check_measures(cfg)),
         ),
+        Stage(
+            "deploy",
+            _deploy,
+            (),
+            _needs("data_dir", "model_path"),
+            doc="the current model exported to GGUF (deploy.quant) and evaluated with llama.cpp on the test split",
+            check=stages.check_eval,
+        ),
     )
 }
 
@@ -391,6 +410,8 @@ def plan_stages(cfg: DictConfig) -> list[Stage]:
     if not isinstance(items, list) or not items:
         raise ConfigError(f"condition {name!r}: condition.stages={raw!r} must be a non-empty list of stages")
     plan = _expand(items, "condition.stages")
+    if (cfg.get("deploy") or {}).get("enabled") and "deploy" not in plan:
+        plan.append("deploy")  # deploy.enabled: every condition ends with its quantized export's accuracy
     made: dict[str, str] = {}
     for position, stage_name in enumerate(plan):
         stage = STAGES.get(stage_name)

@@ -579,6 +579,25 @@ class EvalVllmSchema:
     max_model_len: int | None = key(ge=1, optional=True)
 
 
+@dataclass
+class EvalLlamaCppSchema:
+    """eval.llama_cpp: the llama_cpp eval backend (eval/llama_cpp_backend.py)."""
+
+    n_ctx: int | None = key(ge=16, optional=True)
+    n_threads: int | None = key(ge=1, optional=True)
+
+
+@dataclass
+class EvalOpenAISchema:
+    """eval.openai: the openai eval backend (eval/openai_backend.py)."""
+
+    base_url: str | None = key(pattern=URL, optional=True)
+    api_key_env: str | None = key(optional=True)  # the NAME of the environment variable holding the key
+    timeout: float = key(gt=0, optional=True)
+    max_retries: int = key(ge=0, optional=True)
+    concurrency: int = key(ge=1, optional=True)
+
+
 def _benchmarks() -> list[str]:
     return group_options("benchmark")
 
@@ -622,6 +641,8 @@ class EvalSchema:
     prompt_template: str | None
     report: bool
     vllm: EvalVllmSchema | None = key(optional=True)
+    llama_cpp: EvalLlamaCppSchema | None = key(optional=True)
+    openai: EvalOpenAISchema | None = key(optional=True)
     benchmark: str | None = key(optional=True)
     label: str | None = key(optional=True)
     benchmarks: list[str] | None = key(choices=_benchmarks, optional=True)  # the pipeline's eval stage only
@@ -830,6 +851,16 @@ class CostSchema:
 
 
 @dataclass
+class DeploySchema:
+    """deploy: the GGUF export + quantized eval stage (launch/stages.py stage_deploy, launch/export.py)."""
+
+    enabled: bool
+    quant: str = key(choices=("q4", "q8", "f16", "f32"))
+    embedding_quant: str = key(choices=("q4", "q8", "f16", "f32"))
+    n_threads: int | None = key(ge=1)
+
+
+@dataclass
 class ConfigSchema:
     """conf/config.yaml: the composed pipeline config."""
 
@@ -855,6 +886,7 @@ class ConfigSchema:
     run_name: str
     only_stages: list[str] | None  # stage names (launch/pipeline.py KNOWN_STAGES)
     cost: CostSchema
+    deploy: DeploySchema
     benchmark: BenchmarkSchema | None = key(optional=True)
     recipe: Any = key(optional=True, select=_recipe_schema)
     study: StudySchema | None = key(optional=True)  # conf/study/<name>.yaml (+study=<name>)

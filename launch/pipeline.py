@@ -52,7 +52,14 @@ def run_condition(cfg: DictConfig) -> dict[str, Any]:
         run_on_ranks(stage, ctx)
     torch.set_num_threads(int(cfg.threads))
     ctx.result.update(model_path=ctx.model_path, stage_seconds=ctx.seconds)
-    ctx.result.update(run_cost(ctx.seconds, stages._plain(cfg.cost), threads=int(cfg.threads)))
+    ctx.result.update(
+        run_cost(
+            ctx.seconds,
+            stages._plain(cfg.cost),
+            threads=int(cfg.threads),
+            teacher_accounting=ctx.result.get("teacher_accounting"),
+        )
+    )
     ctx.result["provenance"] = provenance(int(cfg.threads))  # commit, package versions, CPU, threads
     if len(selected) == len(plan) and distributed.is_main():
         write_summary(stages.run_dir(cfg), "run", ctx.result)
@@ -87,6 +94,8 @@ def run_with_logger(cfg: DictConfig) -> dict[str, Any]:
                     "cost/wall_seconds": result["wall_seconds"],
                     "cost/gpu_hours": result["gpu_hours"],
                     "cost/price_usd": result["price_usd"],
+                    "cost/teacher_usd": result["teacher_usd"],
+                    "cost/total_usd": result["total_usd"],
                 }
             )
         return result

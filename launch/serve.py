@@ -5,11 +5,14 @@ finish_reason "stop"/"length" and usage prompt_tokens/completion_tokens), `GET /
 Any client that speaks the OpenAI API (the `openai` teacher backend, `curl`) can then use the tiny model or a
 local checkpoint exactly as it would a hosted model.
 
-It runs on the standard library's `http.server.ThreadingHTTPServer`: no web framework to install, since this
-server is for CPU work, tests and small checkpoints; for GPU throughput serve the model with vLLM or SGLang,
-which speak the same API. Generation goes through `eval.generate.generate_batched` (the `n` choices of one
+It runs on FastAPI + uvicorn (a maintained ASGI stack; the same one llama-cpp-python's server runs on), for CPU
+work, tests and small checkpoints; for GPU throughput serve the model with vLLM or SGLang, which speak the same
+API. Generation goes through `eval.generate.generate_batched` (the `n` choices of one
 request are one batched `generate` call) and is serialised with a lock: one model, one request at a time.
-Knobs: conf/serve.yaml. A bad request gets a 400 whose JSON error names the bad field and what is valid.
+Knobs: conf/serve.yaml. A bad request gets a 400 whose JSON error names the bad field and what is valid; a body
+larger than `max_request_bytes` (judged by its Content-Length, before a byte of it is read) gets a 413 and its
+connection is closed, while the server keeps serving. A GGUF export (`python -m launch.export`) is served by
+llama.cpp's own OpenAI-compatible server instead: `python -m llama_cpp.server --model <file>.gguf`.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 log = logging.getLogger("launch.serve")
 USAGE = "python -m launch.serve model=<checkpoint dir or hub id> [host=127.0.0.1] [port=8000] [key=value ...]"
 ROLES = ("system", "user", "assistant")
 ROUTES = ("GET /health", "GET /v1/models", "POST /v1/chat/completions")
+DEFAULT_MAX_REQUEST_BYTES = 1 << 20  # conf/serve.yaml max_request_bytes
 
 # A hook sees (path, parsed body, request headers) before a POST is handled; a (status, payload) it returns is
 # sent instead (tests inject faults this way: a 429, a 5xx, a sleep past the client's timeout).
@@ -260,83 +263,126 @@ class ServeApp:
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """HTTP/1.1 keep-alive JSON handler around the server's `ServeApp`."""
+def _too_large(length: int, cap: int) -> tuple[int, dict[str, Any]]:
+    return 413, error_payload(
+        f"request body of {length} bytes exceeds this server's cap of {cap} bytes (serve max_request_bytes); "
+        f"valid: 0..{cap}",
+        "Content-Length",
+        "request_too_large",
+    )
 
-    protocol_version = "HTTP/1.1"
-    timeout = 120  # seconds an idle keep-alive connection is held open
 
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode("utf-8")
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout); nothing to answer
-            self.close_connection = True
+def asgi_app(app: ServeApp) -> Any:
+    """The FastAPI application around `app`: every route goes to `ServeApp.handle` (in a worker thread, so a slow
+    generation or hook never blocks other connections), after the body-size cap and the JSON parse."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
 
-    def _dispatch(self, method: str) -> None:
-        start, body = time.perf_counter(), None
+    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    cap = int(app.cfg.get("max_request_bytes") or DEFAULT_MAX_REQUEST_BYTES)
+
+    def answer(status: int, payload: dict[str, Any], close: bool = False) -> Any:
+        return JSONResponse(payload, status_code=status, headers={"Connection": "close"} if close else None)
+
+    async def dispatch(request: Request) -> Any:  # a plain Starlette route: the request as it came
+        start, method, body = time.perf_counter(), request.method, None
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if method == "POST":
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            claimed = request.headers.get("content-length")
+            if claimed is not None and int(claimed) > cap:  # refused before a byte of the body is read
+                log.info("%s %s refused: Content-Length %s (cap %d)", method, path, claimed, cap)
+                return answer(*_too_large(int(claimed), cap), close=True)
+            raw = bytearray()
+            async for chunk in request.stream():  # a chunked body has no Content-Length: counted as it comes
+                raw += chunk
+                if len(raw) > cap:
+                    return answer(*_too_large(len(raw), cap), close=True)
             try:
-                body = json.loads(raw or b"null")
+                body = json.loads(bytes(raw) or b"null")
             except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                self._send(400, error_payload(f"the request body is not valid JSON: {error}", "body"))
-                return
-        app: ServeApp = self.server.app  # type: ignore[attr-defined]
+                return answer(400, error_payload(f"the request body is not valid JSON: {error}", "body"))
         try:
-            status, payload = app.handle(method, self.path, body, dict(self.headers.items()))
+            status, payload = await run_in_threadpool(app.handle, method, path, body, dict(request.headers.items()))
         except Exception as error:  # noqa: BLE001  (a failed generation is the client's 500, not the server's end)
             log.exception("request failed")
             status, payload = (
                 500,
                 error_payload(f"generation failed: {type(error).__name__}: {error}", None, "server_error"),
             )
-        self._send(status, payload)
         if app.cfg.get("log_requests", True):
             usage = payload.get("usage") or {}
             log.info(
                 "%s %s %d prompt=%s completion=%s %.2fs",
                 method,
-                self.path,
+                path,
                 status,
                 usage.get("prompt_tokens", "-"),
                 usage.get("completion_tokens", "-"),
                 time.perf_counter() - start,
             )
+        return answer(status, payload)
 
-    def do_GET(self) -> None:  # noqa: N802  (http.server's naming)
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (http.server's signature)
-        log.debug("%s " + format, self.address_string(), *args)
+    api.add_route("/{path:path}", dispatch, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    return api
 
 
-def make_server(app: ServeApp, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """A bound (not yet serving) threading HTTP server for `app`; port 0 binds a free port."""
-    server = ThreadingHTTPServer((host, int(port)), _Handler)
-    server.daemon_threads = True  # open keep-alive connections never block shutdown
-    server.app = app  # type: ignore[attr-defined]
-    return server
+class Server:
+    """uvicorn serving `asgi_app(app)` on a socket bound at construction (port 0: a free one), with the
+    `serve_forever` / `shutdown` / `server_close` / `server_address` of the standard library's servers."""
+
+    def __init__(self, app: ServeApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        import socket
+
+        import uvicorn
+
+        self.app = app
+        self.socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((host, int(port)))
+        self.server_address = self.socket.getsockname()
+        config = uvicorn.Config(
+            asgi_app(app),
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=120,  # seconds an idle keep-alive connection is held open
+            lifespan="off",
+        )
+        self.uvicorn = uvicorn.Server(config)
+        self.thread: threading.Thread | None = None
+
+    def serve_forever(self) -> None:
+        self.uvicorn.run(sockets=[self.socket])
+
+    def shutdown(self) -> None:
+        self.uvicorn.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+
+    def server_close(self) -> None:
+        self.socket.close()
 
 
-def server_url(server: ThreadingHTTPServer) -> str:
+def make_server(app: ServeApp, host: str = "127.0.0.1", port: int = 0) -> Server:
+    """A bound (not yet serving) server for `app`; port 0 binds a free port."""
+    return Server(app, host, port)
+
+
+def server_url(server: Server) -> str:
     """`http://host:port/v1`: the base URL an OpenAI client takes."""
     host, port = server.server_address[:2]
     return f"http://{host}:{port}/v1"
 
 
-def start_in_thread(app: ServeApp, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
-    """Serve `app` from a daemon thread (tests, notebooks); returns the server (call `.shutdown()`) and its URL."""
+def start_in_thread(app: ServeApp, host: str = "127.0.0.1", port: int = 0) -> tuple[Server, str]:
+    """Serve `app` from a daemon thread (tests, notebooks); returns the server (call `.shutdown()`) and its URL,
+    once it accepts connections."""
     server = make_server(app, host, port)
-    threading.Thread(target=server.serve_forever, name="launch.serve", daemon=True).start()
+    server.thread = threading.Thread(target=server.serve_forever, name="launch.serve", daemon=True)
+    server.thread.start()
+    deadline = time.time() + 30
+    while not server.uvicorn.started and time.time() < deadline:
+        time.sleep(0.01)
     return server, server_url(server)
 
 
@@ -347,6 +393,8 @@ def build_app(cfg: Mapping[str, Any], hook: Hook | None = None) -> ServeApp:
             f"max_tokens, default_max_tokens and max_n must be >= 1, got "
             f"{cfg['max_tokens']}, {cfg['default_max_tokens']}, {cfg['max_n']}"
         )
+    if int(cfg.get("max_request_bytes") or DEFAULT_MAX_REQUEST_BYTES) < 1:
+        raise ValueError(f"max_request_bytes must be >= 1, got {cfg.get('max_request_bytes')}")
     if cfg.get("threads"):
         import torch
 

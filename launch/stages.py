@@ -1003,3 +1003,48 @@ def stage_benchmarks(cfg: DictConfig, model_path: str) -> dict[str, dict[str, An
 
         results[name] = run_stage("eval", run_dir(cfg) / f"eval_{name}", fp, build)
     return results
+
+
+# ---- deploy ----------------------------------------------------------------------------------------
+def stage_deploy(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]:
+    """The final student exported to GGUF (`deploy.quant`, launch/export.py) and that file evaluated with llama.cpp
+    on the held-out split with the eval stage's settings (backend llama_cpp), in the run folder's `deploy/`:
+    `{quant, gguf_bytes, source_bytes, size_ratio, accuracy, n_eval, ...}`."""
+    from eval.evaluate import evaluate_items
+    from launch.export import export, weight_bytes
+
+    deploy = _plain(cfg.deploy)
+    settings = {
+        **_eval_settings(cfg),
+        "max_new_tokens": eval_budget(cfg),
+        "backend": "llama_cpp",
+        "report": False,
+        "llama_cpp": {"n_threads": deploy.get("n_threads") or int(cfg.threads)},
+    }
+    fp = fingerprint("deploy", model_path, deploy, settings, _plain(cfg.data))
+
+    def build(out: Path) -> dict[str, Any]:
+        gguf = out / f"model-{deploy['quant']}.gguf"
+        info = export(
+            {
+                "model_path": model_path,
+                "quant": deploy["quant"],
+                "embedding_quant": deploy["embedding_quant"],
+                "out": str(gguf),
+                "label": f"{cfg.condition.name}-seed{cfg.seed}",
+            }
+        )
+        source = weight_bytes(model_path) if Path(model_path).is_dir() else None
+        summary = evaluate_items(str(gguf), load_split(data_dir, "test"), out / "eval", settings)
+        return {
+            "quant": deploy["quant"],
+            "gguf_path": str(gguf),
+            "gguf_bytes": info["bytes"],
+            "source_bytes": source,
+            "size_ratio": source / info["bytes"] if source else None,
+            "accuracy": summary["accuracy"],
+            "n_eval": summary["n_eval"],
+            "truncation_rate": summary["truncation_rate"],
+        }
+
+    return run_stage("deploy", run_dir(cfg) / "deploy", fp, build)

@@ -105,9 +105,25 @@ def aggregate(sweep_dir: str | Path, since: float | None = None) -> dict[str, An
             "accuracy_by_seed": {str(s): r["accuracy"] for s, r in by_seed.items()},
             "n_eval": rows[0].get("n_eval"),
         }
-        for key in ("train_seconds", "wall_seconds", "gpu_hours", "price_usd", "cpu_core_hours"):
+        for key in (
+            "train_seconds",
+            "wall_seconds",
+            "gpu_hours",
+            "price_usd",
+            "teacher_usd",
+            "total_usd",
+            "cpu_core_hours",
+        ):
             values = [float(r[key]) for r in rows if r.get(key) is not None]
             entry[f"{key}_mean"] = statistics.fmean(values) if values else None
+        deployed = [r["deploy"] for r in rows if (r.get("deploy") or {}).get("accuracy") is not None]
+        if deployed:  # deploy.enabled: the quantized GGUF's held-out accuracy beside the full-precision one
+            entry["deploy"] = {
+                "quant": deployed[0]["quant"],
+                "accuracy_mean": _mean_std([float(d["accuracy"]) for d in deployed])[0],
+                "accuracy_std": _mean_std([float(d["accuracy"]) for d in deployed])[1],
+                "n_seeds": len(deployed),
+            }
         skipped = [float(r["trace_shape"]["skipped_step_share"]) for r in rows if r.get("trace_shape")]
         entry["skipped_step_share_mean"] = statistics.fmean(skipped) if skipped else None  # eval.trace_shape
         per_benchmark: dict[str, list[float]] = {}  # eval.benchmarks: one column each
@@ -184,6 +200,15 @@ def _learning_cell(seed: str, verdict: dict[str, Any]) -> str:
     )
 
 
+def _total(entry: dict[str, Any]) -> float | None:
+    """Mean total cost of a condition; summaries from before `total_usd` existed: the GPU price plus the teachers'."""
+    if entry.get("total_usd_mean") is not None:
+        return entry["total_usd_mean"]
+    if entry.get("price_usd_mean") is None:
+        return None
+    return entry["price_usd_mean"] + (entry.get("teacher_usd_mean") or 0.0)
+
+
 def _pm(entry: dict[str, Any]) -> str:
     return f"{100 * entry['accuracy_mean']:.1f} ± {100 * entry['accuracy_std']:.1f}"
 
@@ -191,13 +216,16 @@ def _pm(entry: dict[str, Any]) -> str:
 def markdown(results: dict[str, Any]) -> str:
     """The results as a markdown table (accuracy in %, mean ± std over seeds; costs per run, mean over seeds)."""
     benches = list(dict.fromkeys(b for e in results["conditions"].values() for b in e.get("benchmarks") or {}))
+    quants = sorted({e["deploy"]["quant"] for e in results["conditions"].values() if e.get("deploy")})
+    deploy_head = f"{'/'.join(quants)} GGUF accuracy % | " if quants else ""
     lines = [
         f"# Sweep results: {results['benchmark']}",
         "",
         "| condition | accuracy % (mean ± std) | "
         + "".join(f"{b} % | " for b in benches)
-        + "seeds | per seed | steps skipped % | train s | wall s | GPU-h | est. $ |",
-        "|---|---|" + "---|" * len(benches) + "---|---|---|---|---|---|---|",
+        + deploy_head
+        + "seeds | per seed | steps skipped % | train s | wall s | GPU-h | total $ | GPU $ | teacher API $ |",
+        "|---|---|" + "---|" * (len(benches) + bool(quants)) + "---|---|---|---|---|---|---|---|---|",
     ]
     for name, e in results["conditions"].items():
         per_seed = ", ".join(f"{100 * v:.1f}" for v in e["accuracy_by_seed"].values())
@@ -206,11 +234,14 @@ def markdown(results: dict[str, Any]) -> str:
         cells = "".join(
             "— | " if b not in (e.get("benchmarks") or {}) else _pm(e["benchmarks"][b]) + " | " for b in benches
         )
+        if quants:
+            cells += (_pm(e["deploy"]) if e.get("deploy") else "—") + " | "
         lines.append(
             f"| {name} | {100 * e['accuracy_mean']:.1f} ± {100 * e['accuracy_std']:.1f} | {cells}{e['n_seeds']} | "
             f"{per_seed} | {fmt(None if skipped is None else 100 * skipped, '.1f')} | "
             f"{fmt(e['train_seconds_mean'], '.0f')} | {fmt(e['wall_seconds_mean'], '.0f')} | "
-            f"{fmt(e['gpu_hours_mean'], '.3f')} | {fmt(e['price_usd_mean'], '.2f')} |"
+            f"{fmt(e['gpu_hours_mean'], '.3f')} | {fmt(_total(e), '.2f')} | {fmt(e['price_usd_mean'], '.2f')} | "
+            f"{fmt(e.get('teacher_usd_mean'), '.2f')} |"
         )
     lines += _measures_table(results)
     rounds = {n: e["rounds"] for n, e in results["conditions"].items() if e.get("rounds")}
@@ -243,7 +274,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Steps skipped: share of held-out completions with a line that folds two or more operations "
         "(eval.trace_shape). Wall s and costs charge every stage a run used after its start model (shared stages "
-        "included); GPU-h = wall h × GPUs held, est. $ = GPU-h × cost.price_per_gpu_hour.",
+        "included); GPU-h = wall h × GPUs held, GPU $ = GPU-h × cost.price_per_gpu_hour, teacher API $ = the "
+        "teachers' tokens × their price per million tokens (conf/teacher/*.yaml), total $ = GPU $ + teacher API $.",
     ]
     return "\n".join(lines) + "\n"
 

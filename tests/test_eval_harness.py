@@ -329,7 +329,7 @@ def test_resume_under_other_generation_settings_is_refused(tiny_model_dir, tmp_p
     "bad, needle",
     [
         ({"decoding": "beam"}, "valid decoding values: ['greedy', 'sample']"),
-        ({"backend": "tpu"}, "valid backend values: ['hf', 'vllm']"),
+        ({"backend": "tpu"}, "valid backend values: ['hf', 'vllm', 'llama_cpp', 'openai']"),
         ({"n_samples": 4}, "needs eval.decoding=sample"),
         ({"max_new_token": 5}, "unknown eval config keys ['max_new_token']"),
         ({"decoding": "sample", "n_samples": 2, "ks": [1, 3]}, "valid ks are 1..2"),

@@ -207,3 +207,47 @@ def test_cli_serves_on_port_0_and_prints_the_url(tiny_model_dir):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_body_over_the_size_cap_gets_a_413_and_the_server_keeps_serving(peaky_model_and_tokenizer):
+    """The cap is judged by Content-Length before any byte is read: a client claiming a huge body that it never
+    sends is answered at once (no read blocks), a real oversized body too, a chunked one as it arrives; normal
+    requests still succeed."""
+    import socket
+
+    model, tokenizer = peaky_model_and_tokenizer
+    cfg = {**CFG, "max_request_bytes": 2000}
+    server, url = start_in_thread(ServeApp(ChatModel(model, tokenizer), "peaky", cfg))
+    try:
+        big = [{"role": "user", "content": "x" * 5000}]
+        response = httpx.post(f"{url}/chat/completions", json={"messages": big, "max_tokens": 4}, timeout=30)
+        assert response.status_code == 413
+        error = response.json()["error"]
+        assert error["param"] == "Content-Length" and "exceeds this server's cap of 2000 bytes" in error["message"]
+        host, port = server.server_address[:2]
+        with socket.create_connection((host, port), timeout=10) as sock:  # claims 1 TB, sends nothing
+            sock.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000000000000\r\n\r\n"
+            )
+            head = sock.recv(4096).decode()
+        assert head.startswith("HTTP/1.1 413") and "connection: close" in head.lower()
+        with socket.create_connection((host, port), timeout=10) as sock:  # a Content-Length that is no number
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+            assert sock.recv(4096).decode().startswith("HTTP/1.1 400")
+        chunked = httpx.post(f"{url}/chat/completions", content=iter([b"[" + b"1," * 1500, b"1]"]), timeout=30)
+        assert chunked.status_code == 413  # no Content-Length: counted as it arrives
+        ok = _chat(url, max_tokens=4)
+        assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["role"] == "assistant"
+        assert httpx.get(f"http://{host}:{port}/health", timeout=10).json()["status"] == "ok"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_max_request_bytes_is_a_serve_knob():
+    from launch.config_check import compose
+
+    assert compose(["model_path=x"], config_name="serve").max_request_bytes == 1048576
+    with pytest.raises(ValueError, match="max_request_bytes must be >= 1"):
+        build_app({"model_path": "x", "max_tokens": 4, "default_max_tokens": 4, "max_n": 1, "max_request_bytes": -1})

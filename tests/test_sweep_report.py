@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from launch.cost import run_cost
 from launch.stage_state import write_summary
-from launch.sweep_report import aggregate, config_fingerprint, write_report
+from launch.sweep_report import aggregate, config_fingerprint, markdown, write_report
 from launch.wandb_run import REDACTED, redact
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,3 +230,39 @@ def test_base_is_a_row_first_like_any_condition(tmp_path):
     results = write_report(sweep)
     assert list(results["conditions"]) == ["base", "trace_sft"] and results["missing"] == []
     assert "| base | 2.0 ± 0.0 | 1 | 2.0 | — | — | 5 |" in (sweep / "results.md").read_text()
+
+
+def test_total_usd_adds_the_teachers_api_cost_to_the_gpu_cost(tmp_path):
+    """Issue 18: tokens x each teacher's price per million tokens, summed by the teacher accounting, plus GPU-h x
+    price; the run summary carries the total and both parts, the sweep table a total column with the parts beside."""
+    from sft.teachers.accounting import teacher_accounting
+
+    records = [
+        {"teacher": "glm", "problem_id": "p1", "tokens_in": 1_000_000, "tokens_out": 2_000_000, "verified": True},
+        {"teacher": "kimi", "problem_id": "p1", "tokens_in": 500_000, "tokens_out": 1_000_000, "verified": True},
+    ]
+    from launch.teacher_configs import resolve_teacher_config
+
+    cfg = {
+        "name": "multi",
+        "backend": "multi",
+        "policy": "first_correct",
+        "teachers": [
+            {"base": "openai", "label": "glm", "price_per_million_input": 0.6, "price_per_million_output": 2.2},
+            {"base": "openai", "label": "kimi", "price_per_million_input": 1.0, "price_per_million_output": 3.0},
+        ],
+    }
+    accounting = teacher_accounting(records, resolve_teacher_config(cfg))
+    api = 0.6 + 4.4 + 0.5 + 3.0
+    assert accounting["total"]["price_usd"] == pytest.approx(api)
+    cost = run_cost({"sft": 3600.0}, {"gpus": 1, "price_per_gpu_hour": 2.0}, teacher_accounting=accounting)
+    assert cost["price_usd"] == pytest.approx(2.0) and cost["teacher_usd"] == pytest.approx(api)
+    assert cost["total_usd"] == pytest.approx(2.0 + api)
+    unpriced = run_cost({"sft": 3600.0}, {"gpus": 0, "price_per_gpu_hour": 2.0}, teacher_accounting=None)
+    assert unpriced["teacher_usd"] == 0.0 and unpriced["total_usd"] == 0.0
+
+    sweep = tmp_path / "multirun"
+    _job(sweep, tmp_path, "trace_sft", 0, 0.3)  # a summary from before total_usd: the GPU price counts as the total
+    text = markdown(aggregate(sweep))
+    assert "| total $ | GPU $ | teacher API $ |" in text
+    assert "| 1.25 | 1.25 | — |" in text
