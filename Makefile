@@ -13,12 +13,18 @@ LOCK ?= requirements.lock
 # llama-cpp-python (the laptop extra, in dev) is compiled from its sdist by pip: skip its multimodal library.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: demo test lint format install lock sweep study matched formats smoke-study wheelhouse gpu-check bench clean-outputs
+.PHONY: demo test lint format install install-run lock sweep study matched formats smoke-study wheelhouse gpu-check bench clean-outputs
 
-$(VENV)/.installed: setup.cfg setup.py $(LOCK)
+# Two installs into the one .venv: `run` (the project and what its jobs need) for the demo and the studies, `dev`
+# (run + pytest, ruff and the laptop extra, whose llama.cpp compiles for ~13 min on 2 cores) for tests, lint and bench.
+$(VENV)/.installed-run: setup.cfg setup.py $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	$(PY) -m pip install -q -e . $(if $(LOCK),-c $(LOCK))
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-run
 	$(PY) -m pip install -q -e ".[dev]" $(if $(LOCK),-c $(LOCK))
 	touch $@
 
@@ -27,7 +33,9 @@ lock: install
 
 install: $(VENV)/.installed
 
-demo: install
+install-run: $(VENV)/.installed-run
+
+demo: install-run
 	$(PY) -m launch.demo $(ARGS)
 
 test: install
@@ -46,32 +54,32 @@ format: install
 # outputs/sweep/multirun/results.md.
 # A failed job stops the multirun with its error; the table of the runs that finished is still written.
 SWEEP_DIR ?= outputs/sweep/multirun
-sweep: install
+sweep: install-run
 	$(PY) -m launch.pipeline -m +sweep=toy $(ARGS) || { $(PY) -m launch.sweep_report $(SWEEP_DIR); exit 1; }
 
 # The GRPO study (issue 4): a teacher that skips steps; trace_sft vs sft_grpo vs the equal-compute sft_control vs
 # pure grpo, 3 seeds (~40 min on 2 cores): outputs/skip_steps/multirun/results.md.
 STUDY_DIR ?= outputs/skip_steps/multirun
-study: install
+study: install-run
 	$(PY) -m launch.pipeline -m +sweep=skip_steps $(ARGS) || { $(PY) -m launch.sweep_report $(STUDY_DIR); exit 1; }
 
 # Data-matched comparison (issue 16): trace_sft, redistill and kd at sft.max_rows=1000 each, base for reference,
 # 3 seeds: outputs/matched/multirun/results.md.
 MATCHED_DIR ?= outputs/matched/multirun
-matched: install
+matched: install-run
 	$(PY) -m launch.pipeline -m +sweep=matched $(ARGS) || { $(PY) -m launch.sweep_report $(MATCHED_DIR); exit 1; }
 
 # The format study (issue 17): pre / post / adaptive trace formats, structure ablations and paths per problem as arms
 # of trace SFT, 3 seeds, with tokens and seconds per answer, template-shift accuracy and error propagation:
 # outputs/formats/multirun/results.md.
 FORMATS_DIR ?= outputs/formats/multirun
-formats: install
+formats: install-run
 	$(PY) -m launch.pipeline -m +sweep=formats $(ARGS) || { $(PY) -m launch.sweep_report $(FORMATS_DIR); exit 1; }
 
 # The reference study's recipe (conf/study/reasoning_distillation.yaml: base + five conditions on Qwen3-1.7B, Slurm)
 # end to end on the tiny model, on the shared GSM8K / MATH-500 files and tests/fixtures/study/ (~2 min on 2 cores):
 # outputs/smoke_study/multirun/results.json, checked for every row with GSM8K items scored (launch/smoke_study.py).
-smoke-study: install
+smoke-study: install-run
 	$(PY) -m launch.smoke_study $(ARGS)
 
 # Air-gapped GPU nodes: every dependency except torch as wheels in one folder, for a target Python and platform
@@ -88,7 +96,7 @@ wheelhouse: install
 # One CUDA GPU, a few minutes: trace SFT in bf16, GRPO with HF generation, the eval stage on the tiny model, and the
 # vLLM paths when vllm imports; one verdict per path (launch/gpu_check.py). On a machine without CUDA it says so and
 # exits 2.
-gpu-check: install
+gpu-check: install-run
 	$(PY) -m launch.gpu_check $(ARGS)
 
 bench: install
