@@ -437,7 +437,8 @@ def filter_traces(
         from sft.filters import apply_filters
 
         settings = {k: v for k, v in _plain(cfg.filters).items() if k != "enabled"}
-        kept, report = apply_filters(traces, settings, [p["question"] for p in load_split(data_dir, "test")])
+        questions = [p["question"] for p in load_split(data_dir, "test")]
+        kept, report = apply_filters(traces, settings, questions, trace_format_of(cfg))
     if cfg.data.name != "toy":  # real data: never train on a held-out question (test split, eval.benchmarks)
         n_in = len(kept)
         kept, dropped = decontaminate_traces(cfg, kept, data_dir)

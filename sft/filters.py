@@ -1,11 +1,12 @@
 """Filters that decide which teacher traces a student may learn from, each one's drops counted in a report.
 
 In order: `verified` (the record's final answer verified against the gold, `rewards.verify` when the record
-has no `verified` field), `structure` (exactly one closed `<think>…</think>` block and one final `\\boxed{}`
-answer after it), `length` (token bounds on `tokens_out`, or whitespace words when absent), `exact_dup`
-(same problem and same normalized trace), `near_dup` (same problem, word n-gram Jaccard >= threshold with a
-kept trace), `decontam` (the problem shares an n-gram with an eval question). A record dropped by one filter
-is not seen by later ones, so the counts add up to the number dropped.
+has no `verified` field), `structure` (the trace format's layout, data/trace_format.py: for pre and adaptive
+exactly one closed `<think>…</think>` block and one final `\\boxed{}` answer after it; for post one leading
+`\\boxed{}` answer and no think block), `length` (token bounds on `tokens_out`, or whitespace words when
+absent), `exact_dup` (same problem and same normalized trace), `near_dup` (same problem, word n-gram Jaccard
+>= threshold with a kept trace), `decontam` (the problem shares an n-gram with an eval question). A record
+dropped by one filter is not seen by later ones, so the counts add up to the number dropped.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from data.ngrams import ngrams, normalize
+from data.trace_format import TraceFormat
 
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 FILTERS = ("verified", "structure", "length", "exact_dup", "near_dup", "decontam")
@@ -54,8 +56,16 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def well_formed(trace: str) -> bool:
-    """One closed think block, and exactly one `\\boxed{}` answer after it."""
+def well_formed(trace: str, trace_format: TraceFormat | None = None) -> bool:
+    """The layout of `trace_format` (default pre): one closed think block and exactly one `\\boxed{}` answer after it;
+    for post, exactly one `\\boxed{}` answer, at the start, and no think block."""
+    if trace_format is not None and trace_format.name == "post":
+        return (
+            _THINK_OPEN not in trace
+            and _THINK_CLOSE not in trace
+            and trace.count("\\boxed{") == 1
+            and trace.lstrip().startswith("\\boxed{")
+        )
     if trace.count(_THINK_OPEN) != 1 or trace.count(_THINK_CLOSE) != 1:
         return False
     head, _, tail = trace.partition(_THINK_CLOSE)
@@ -79,8 +89,10 @@ def apply_filters(
     records: Iterable[Mapping[str, Any]],
     cfg: FilterConfig | Mapping[str, Any] | None = None,
     eval_questions: Iterable[str] = (),
+    trace_format: TraceFormat | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The records that pass every enabled filter, and `{n_in, n_kept, <filter>: n_dropped, ...}`."""
+    """The records that pass every enabled filter, and `{n_in, n_kept, <filter>: n_dropped, ...}`; `structure`
+    checks the layout of `trace_format` (default pre)."""
     config = cfg if isinstance(cfg, FilterConfig) else FilterConfig.from_mapping(cfg or {})
     report = {"n_in": 0, **{name: 0 for name in FILTERS}}
     eval_grams: set[tuple[str, ...]] = set()
@@ -97,7 +109,7 @@ def apply_filters(
         if config.verified and not is_verified(record):
             report["verified"] += 1
             continue
-        if config.structure and not well_formed(record["trace"]):
+        if config.structure and not well_formed(record["trace"], trace_format):
             report["structure"] += 1
             continue
         length = n_tokens(record)

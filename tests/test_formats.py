@@ -404,3 +404,23 @@ def test_hub_teachers_are_prompted_for_the_format_and_verified_by_its_answer():
     post_text = "7\n3 + 4 = 7, and 8 more"
     assert trace_record("i", problem, "7", 0, post_text, "hf", fmt=POST)["verified"]
     assert not trace_record("i", problem, "7", 0, post_text, "hf")["verified"]  # pre reads the last number
+
+
+def test_the_structure_filter_reads_the_trace_format():
+    """A post trace (answer first, no think block) is well formed under format=post and not under pre, and the
+    other way round; apply_filters checks the layout of the format it is given (a post trace set is not all dropped)."""
+    from data.trace_format import TraceFormat
+    from sft.filters import apply_filters, well_formed
+
+    post, pre = TraceFormat("post"), TraceFormat("pre")
+    post_trace = "\\boxed{12}\n3 * 4 = 12"
+    pre_trace = "<think>\n3 * 4 = 12\n</think>\n\\boxed{12}"
+    assert well_formed(post_trace, post) and not well_formed(post_trace, pre) and not well_formed(post_trace)
+    assert well_formed(pre_trace, pre) and well_formed(pre_trace) and not well_formed(pre_trace, post)
+    assert not well_formed("3 * 4 = 12\n\\boxed{12}", post)  # the answer must lead
+    assert not well_formed("\\boxed{12}\n\\boxed{13}", post)  # one answer only
+    rows = [{"problem_id": "p", "problem": "q", "answer": "12", "trace": post_trace, "verified": True}]
+    kept, report = apply_filters(rows, {}, trace_format=post)
+    assert len(kept) == 1 and report["structure"] == 0
+    kept, report = apply_filters(rows, {})
+    assert not kept and report["structure"] == 1
