@@ -116,25 +116,13 @@ def _vllm_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[st
     from eval.vllm_backend import VLLMGenerator
 
     engine = VLLMGenerator(model_path, dtype=settings.dtype, seed=settings.seed, engine_kwargs=settings.vllm)
-
-    def generate(prompts: list[str], progress: Any, seed: int) -> list[list[dict[str, Any]]]:
-        return engine.generate(
-            prompts,
-            max_new_tokens=settings.max_new_tokens,
-            do_sample=settings.do_sample,
-            n_samples=settings.n_samples,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            seed=seed,
-            progress=progress,
-        )
-
     chat = trace_format(settings.trace_format).chat_kwargs()
-    return (lambda user: chat_prompt_text(engine.tokenizer, [{"role": "user", "content": user}], **chat)), generate
+    prompt_text = lambda user: chat_prompt_text(engine.tokenizer, [{"role": "user", "content": user}], **chat)
+    return prompt_text, _engine_generate(engine, settings)
 
 
-def _local_backend(engine: Any, settings: EvalSettings) -> Generate:
-    """The `generate` of an engine with the llama_cpp / openai backends' `generate(prompts, ...)` signature."""
+def _engine_generate(engine: Any, settings: EvalSettings) -> Generate:
+    """The `generate` of an engine with the vllm / llama_cpp / openai backends' `generate(prompts, ...)` signature."""
 
     def generate(prompts: list[str], progress: Any, seed: int) -> list[list[dict[str, Any]]]:
         return engine.generate(
@@ -161,11 +149,11 @@ def make_backend(model_path: str, settings: EvalSettings) -> tuple[Callable[[str
         from eval.llama_cpp_backend import LlamaCppGenerator
 
         engine = LlamaCppGenerator(model_path, settings.llama_cpp, seed=settings.seed)
-        return engine.prompt_text, _local_backend(engine, settings)
+        return engine.prompt_text, _engine_generate(engine, settings)
     if settings.backend == "openai":
         from eval.openai_backend import OpenAIGenerator
 
-        return (lambda user: user), _local_backend(OpenAIGenerator(model_path, settings.openai), settings)
+        return (lambda user: user), _engine_generate(OpenAIGenerator(model_path, settings.openai), settings)
     return _hf_backend(model_path, settings)
 
 

@@ -36,3 +36,25 @@ def program_teacher_config(**overrides: Any) -> Any:
     from sft.teachers.program import ProgramTeacherConfig
 
     return from_preset(ProgramTeacherConfig, "teacher", "program", **overrides)
+
+
+# The smallest budgets a whole pipeline runs on (teacher -> SFT -> GRPO -> eval in seconds): the toy world, the tiny
+# base's corpus and pretraining, SFT, eval and GRPO cut to a few problems and steps. Tests add their condition.
+TINY_PIPELINE = [
+    "data.n_train=60",
+    "data.n_test=8",
+    "model.tokenizer.corpus_problems=60",
+    "model.pretrain.n_facts=800",
+    "model.pretrain.n_statements=40",
+    "model.pretrain.max_steps=4",
+    "model.pretrain.save_steps=1000",
+    "sft.max_steps=2",
+    "sft.save_steps=2",
+    "eval.batch_size=8",
+    "rl.max_steps=2",
+    "rl.save_steps=2",
+    "rl.num_generations=2",
+    "rl.per_device_train_batch_size=4",
+    "rl.max_completion_length=16",
+    "rl.logging_steps=1",
+]

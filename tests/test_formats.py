@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from data.trace_format import EMPTY_THINK, TraceFormat, trace_format
 from launch.config_check import ConfigError, compose
 from sft.teachers.program import MAX_PATHS, ProgramTeacher, write_trace
-from tests._presets import program_teacher_config
+from tests._presets import TINY_PIPELINE, program_teacher_config
 
 PRE, POST, ADAPTIVE = TraceFormat("pre"), TraceFormat("post"), TraceFormat("adaptive", min_ops=3)
 _EQ = re.compile(r"(\d+) ([-+*/]) (\d+) = (\d+)")
@@ -327,25 +327,10 @@ def test_sweep_report_rows_per_arm_with_the_measures(tmp_path):
 # ---- end to end: each format, teacher -> SFT -> GRPO -> eval on the tiny model -------------------------------
 TINY = [
     "condition=sft_grpo",
-    "data.n_train=60",
-    "data.n_test=8",
-    "model.tokenizer.corpus_problems=60",
-    "model.pretrain.n_facts=800",
-    "model.pretrain.n_statements=40",
-    "model.pretrain.max_steps=4",
-    "model.pretrain.save_steps=1000",
-    "sft.max_steps=2",
-    "sft.save_steps=2",
-    "eval.batch_size=8",
+    *TINY_PIPELINE,
     "eval.max_new_tokens=24",
     "eval.template_shift=true",
     "eval.error_propagation=4",
-    "rl.max_steps=2",
-    "rl.save_steps=2",
-    "rl.num_generations=2",
-    "rl.per_device_train_batch_size=4",
-    "rl.max_completion_length=16",
-    "rl.logging_steps=1",
 ]
 
 

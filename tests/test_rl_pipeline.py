@@ -10,25 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests._presets import TINY_PIPELINE
+
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = [
-    "data.n_train=60",
-    "data.n_test=8",
-    "model.tokenizer.corpus_problems=60",
-    "model.pretrain.n_facts=800",
-    "model.pretrain.n_statements=40",
-    "model.pretrain.max_steps=4",
-    "model.pretrain.save_steps=1000",
-    "sft.max_steps=2",
-    "sft.save_steps=2",
-    "eval.batch_size=8",
-    "rl.max_steps=2",
-    "rl.save_steps=2",
-    "rl.num_generations=2",
-    "rl.per_device_train_batch_size=4",
-    "rl.max_completion_length=16",
-    "rl.logging_steps=1",
-]
+SMALL = TINY_PIPELINE
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from launch.cost import run_cost
 from launch.stage_state import write_summary
 from launch.sweep_report import aggregate, config_fingerprint, markdown, write_report
 from launch.wandb_run import REDACTED, redact
+from tests._presets import TINY_PIPELINE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -161,24 +162,7 @@ def test_redact_hides_secret_keys_and_secret_environment_values(monkeypatch):
     assert "sk-verysecret123" not in json.dumps(clean)
 
 
-TINY = [
-    "data.n_train=60",
-    "data.n_test=8",
-    "model.tokenizer.corpus_problems=60",
-    "model.pretrain.n_facts=800",
-    "model.pretrain.n_statements=40",
-    "model.pretrain.max_steps=4",
-    "model.pretrain.save_steps=1000",
-    "sft.max_steps=2",
-    "sft.save_steps=2",
-    "eval.batch_size=8",
-    "rl.max_steps=2",
-    "rl.save_steps=2",
-    "rl.num_generations=2",
-    "rl.per_device_train_batch_size=4",
-    "rl.max_completion_length=16",
-    "rl.logging_steps=1",
-]
+TINY = TINY_PIPELINE
 
 
 @pytest.mark.slow
