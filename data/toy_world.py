@@ -7,7 +7,8 @@ difficulty knob. All intermediate values and answers are integers in `[0, max_va
 
 The held-out test split is generated first from its own random stream; training problems whose
 signature (templates + numbers) occurs in the test split are skipped, so no test problem is ever
-trained on, not even reworded.
+trained on, not even reworded. A dev split (for tuning; the test split is for reporting) comes from a third
+stream after both, skipping every train and test signature.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ ITEMS = [
 ]
 
 
+SPLITS = ("train", "test", "dev")  # dev: for tuning (eval.split=dev); test: for reporting
+
+
 @dataclass(frozen=True)
 class ToyWorldConfig:
     """Knobs of the toy world. No defaults: the values live in conf/data/toy.yaml (its one source; the pipeline
@@ -70,6 +74,7 @@ class ToyWorldConfig:
 
     n_train: int
     n_test: int
+    n_dev: int
     min_steps: int
     max_steps: int
     max_value: int
@@ -254,15 +259,19 @@ class ToyWorld:
         return out
 
     def problems(self, split: str) -> list[dict[str, Any]]:
-        """The `train` or `test` split: `n_train` / `n_test` unique problems, test never in train."""
-        if split not in ("train", "test"):
-            raise ValueError(f"unknown split {split!r}; valid: 'train', 'test'")
+        """The `train`, `test` or `dev` split: `n_train` / `n_test` / `n_dev` unique problems, no signature in two
+        splits. Test is drawn first, then train, then dev (so adding a dev split leaves train and test as they were)."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; valid: {', '.join(map(repr, SPLITS))}")
         seen: set[str] = set()
         test = self._unique("test", self.config.n_test, seen)
         if split == "test":
             return [{"id": f"toy-test-{i}", **p} for i, p in enumerate(test)]
         train = self._unique("train", self.config.n_train, seen)
-        return [{"id": f"toy-train-{i}", **p} for i, p in enumerate(train)]
+        if split == "train":
+            return [{"id": f"toy-train-{i}", **p} for i, p in enumerate(train)]
+        dev = self._unique("dev", self.config.n_dev, seen)
+        return [{"id": f"toy-dev-{i}", **p} for i, p in enumerate(dev)]
 
     def arithmetic_facts(self, n: int, seed: int) -> list[str]:
         """Single operations `a op b = c` over the world's number ranges (pretraining text)."""

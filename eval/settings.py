@@ -92,7 +92,8 @@ FIELDS = tuple(EvalSettings.__dataclass_fields__)
 # evaluation's settings ignore them.
 # test_split: the data's own test split beside benchmarks; error_propagation / template_shift: the extra measures of
 # the eval stage (launch/stages.py), toy world only.
-PIPELINE_KEYS = ("benchmarks", "benchmark_paths", "test_split", "error_propagation", "template_shift")
+# split: which of the data's held-out splits the eval stage scores (test | dev).
+PIPELINE_KEYS = ("benchmarks", "benchmark_paths", "test_split", "error_propagation", "template_shift", "split")
 
 
 def _int(key: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:

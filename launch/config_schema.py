@@ -134,6 +134,7 @@ class DataSchema:
     name: str
     n_train: int = key(ge=1)
     n_test: int = key(ge=1)
+    n_dev: int = key(ge=1)
     min_steps: int = key(ge=1)
     max_steps: int = key(ge=1)
     max_value: int = key(ge=20)
@@ -651,6 +652,7 @@ class EvalSchema:
     trace_format: str = key(choices=FORMATS, optional=True)  # set by the pipeline's eval stage from `format`
     error_propagation: int | None = key(ge=1, optional=True)  # the pipeline's eval stage only: problems probed
     template_shift: bool = key(optional=True)  # the pipeline's eval stage only: also the template-shift split
+    split: str = key(choices=("test", "dev"), optional=True)  # the pipeline's eval stage only: the scored split
 
 
 @dataclass

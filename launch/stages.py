@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from data.jsonl_io import AppendOnlyJsonl, read_jsonl, read_verified_jsonl, write_jsonl_atomic
 from data.records import answer_only_completion, completion_messages, prompt_messages
+from data.toy_world import SPLITS as TOY_SPLITS
 from data.toy_world import ToyWorld, ToyWorldConfig
 from launch.config_check import CONF_DIR, ConfigError
 from launch.stage_state import fingerprint, run_stage
@@ -94,7 +95,7 @@ def stage_data(cfg: DictConfig) -> Path:
         if cfg.data.name == "toy":
             log.info("data: building toy world %s", fp)
             world = ToyWorld(_world_config(cfg))
-            return {s: write_jsonl_atomic(out / f"{s}.jsonl", world.problems(s)) for s in ("train", "test")}
+            return {s: write_jsonl_atomic(out / f"{s}.jsonl", world.problems(s)) for s in TOY_SPLITS}
         from data.sources import load_source
         from rewards.extract import last_boxed
 
@@ -105,7 +106,8 @@ def stage_data(cfg: DictConfig) -> Path:
         return {**written, "source": str(cfg.data.name), "filter_report": report}
 
     def intact(out: Path) -> bool:  # a damaged split (checksum mismatch) is rebuilt
-        return all(read_verified_jsonl(out / f"{s}.jsonl") is not None for s in ("train", "test"))
+        splits = TOY_SPLITS if cfg.data.name == "toy" else ("train", "test")
+        return all(read_verified_jsonl(out / f"{s}.jsonl") is not None for s in splits)
 
     run_stage("data", out, fp, build, complete=intact)
     return out
@@ -892,6 +894,19 @@ def check_eval(cfg: DictConfig) -> None:
             raise ConfigError(f"eval.benchmarks: {name!r} is not a benchmark; valid: {valid}")
     for name in names or [None]:
         eval_budget(cfg, name)
+    split = cfg.eval.get("split", "test")
+    if split not in ("test", "dev"):
+        raise ConfigError(f"eval.split={split!r}; valid: 'test' (report) or 'dev' (tune)")
+    if split == "dev" and (cfg.data.name != "toy" or names):
+        raise ConfigError(
+            f"eval.split=dev: only the toy world has a dev split (data={cfg.data.name}, "
+            f"eval.benchmarks={names or None}); valid: data=toy without eval.benchmarks, or eval.split=test"
+        )
+
+
+def held_out_split(cfg: DictConfig) -> str:
+    """The split the eval stage scores: `test` (what is reported) or `dev` (what is tuned on; toy world only)."""
+    return str(cfg.eval.get("split") or "test")
 
 
 def _eval_settings(cfg: DictConfig) -> dict[str, Any]:
@@ -919,14 +934,15 @@ def benchmark_eval_config(cfg: DictConfig, name: str, model_path: str) -> dict[s
 
 
 def stage_eval(cfg: DictConfig, model_path: str, data_dir: Path, name: str = "eval") -> dict[str, Any]:
-    """Held-out accuracy of `model_path` on the test split, in the run folder's `<name>/`."""
+    """Held-out accuracy of `model_path` on the test split (`eval.split=dev`: the dev split), in `<name>/`."""
     from eval.evaluate import evaluate_items
 
     settings = format_eval_settings(cfg)
-    fp = fingerprint("eval", model_path, *_eval_identity(cfg), _plain(cfg.data))
+    split = held_out_split(cfg)
+    fp = fingerprint("eval", model_path, *_eval_identity(cfg), _plain(cfg.data), *([split] if split != "test" else []))
 
     def build(out: Path) -> dict[str, Any]:
-        return evaluate_items(model_path, load_split(data_dir, "test"), out, settings)
+        return {**evaluate_items(model_path, load_split(data_dir, split), out, settings), "split": split}
 
     return run_stage("eval", run_dir(cfg) / name, fp, build)
 

@@ -210,3 +210,15 @@ def test_pipeline_cli_rejects_bad_override_with_one_line(tmp_path, arg, expected
     assert lines[0].startswith(expected)
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_eval_split_dev_is_the_toy_worlds_and_refused_elsewhere():
+    """eval.split picks the scored split (test reports, dev tunes); dev exists only for the toy world without
+    benchmarks, and asking for it elsewhere is refused before anything runs, naming what is valid."""
+    from launch.stages import check_eval, held_out_split
+
+    assert held_out_split(compose([])) == "test" and held_out_split(compose(["eval.split=dev"])) == "dev"
+    check_eval(compose(["eval.split=dev"]))
+    for overrides in (["eval.split=dev", "data=gsm8k"], ["eval.split=dev", "eval.benchmarks=[gsm8k]"]):
+        with pytest.raises(ConfigError, match="only the toy world has a dev split.*valid: data=toy"):
+            check_eval(compose(overrides))

@@ -51,6 +51,19 @@ def test_split_sizes_and_unique_ids_and_questions(small_world):
         assert len({ToyWorld.signature(p) for p in rows}) == len(rows), f"duplicate signatures in {split}"
 
 
+def test_dev_split_is_in_neither_train_nor_test_and_leaves_them_unchanged(small_world):
+    """The dev split (for tuning) shares no signature with train or test, and adding it (or changing its size)
+    leaves train and test as they were."""
+    _, train, test = small_world
+    dev = ToyWorld(toy_world_config(**SMALL, n_dev=40)).problems("dev")
+    assert [p["id"] for p in dev] == [f"toy-dev-{i}" for i in range(40)]
+    sigs = {ToyWorld.signature(p) for p in dev}
+    assert len(sigs) == 40
+    assert not sigs & {ToyWorld.signature(p) for p in train + test}
+    other = ToyWorld(toy_world_config(**SMALL, n_dev=7))
+    assert other.problems("train") == train and other.problems("test") == test
+
+
 def test_no_test_problem_in_train(small_world):
     _, train, test = small_world
     test_sigs = {ToyWorld.signature(p) for p in test}
@@ -142,8 +155,8 @@ def test_bad_config_raises_naming_the_values(kwargs, named):
 
 def test_unknown_split_raises(small_world):
     world, _, _ = small_world
-    with pytest.raises(ValueError, match="'dev'.*train.*test"):
-        world.problems("dev")
+    with pytest.raises(ValueError, match="'validation'.*train.*test.*dev"):
+        world.problems("validation")
 
 
 def test_arithmetic_facts_are_true_and_deterministic(small_world):
@@ -163,7 +176,7 @@ def test_a_world_too_small_for_n_train_raises_instead_of_hanging():
     problems must fail with a clear error, not loop forever (run in a subprocess so a hang is cut off)."""
     code = (
         "from data.toy_world import ToyWorld, ToyWorldConfig\n"
-        "ToyWorld(ToyWorldConfig(n_train=100, n_test=5, min_steps=1, max_steps=1, max_value=20, "
+        "ToyWorld(ToyWorldConfig(n_train=100, n_test=5, n_dev=5, min_steps=1, max_steps=1, max_value=20, "
         "max_factor=2, max_addend=2, seed=0)).problems('train')\n"
     )
     try:
