@@ -426,6 +426,14 @@ class PromptFilterSchema:
 
 
 @dataclass
+class LearningProbeSchema:
+    """rl.learning_probe (rl/learning_probe.py): pass rate on fixed training prompts, start vs end."""
+
+    n_prompts: int = key(ge=2)
+    n_samples: int = key(ge=1)
+
+
+@dataclass
 class GenerationSchema:
     """rl.generation (rl/vllm_guard.py): hf, or vLLM colocated / on a `trl vllm-serve` server."""
 
@@ -449,6 +457,7 @@ class RlSchema:
     n_prompts: int | None = key(ge=1)
     max_prompt_length: int = key(ge=1)
     prompt_filter: PromptFilterSchema
+    learning_probe: LearningProbeSchema | None
     beta: float = key(ge=0)
     loss_type: str = key(choices=LOSS_TYPES)
     scale_rewards: str = key(choices=SCALE_REWARDS)

@@ -46,7 +46,16 @@ TRAINER_KEYS = (
     "log_completions",
     "shuffle_dataset",
 )
-OUR_KEYS = ("name", "n_prompts", "max_prompt_length", "prompt_filter", "lora", "generation", "log_rollouts")
+OUR_KEYS = (
+    "name",
+    "n_prompts",
+    "max_prompt_length",
+    "prompt_filter",
+    "learning_probe",
+    "lora",
+    "generation",
+    "log_rollouts",
+)
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 SCALE_REWARDS = ("group", "batch", "none")
 

@@ -21,6 +21,7 @@ from data.hub import load_model, load_tokenizer
 from rl.chat_alignment import adapt_reward_spec, align_eos, check_think_tags, keep_raw_completions, prompt_opens_think
 from rl.grpo_config import build_grpo_config, check_rl_config
 from rl.learning_check import describe, learning_verdict
+from rl.learning_probe import LearningProbe
 from rl.signals import wrap_reward_funcs
 from rl.start_point import resolve_start
 from sft import distributed
@@ -172,7 +173,14 @@ def build_trainer(
         peft_config=peft_config,
         callbacks=list(callbacks or []),
     )
+    probe = None
+    if cfg.get("learning_probe"):
+        correctness = [f for f in spec["funcs"] if f["name"] == "correctness"]
+        if correctness:
+            (reward,), _ = build_reward_funcs({**spec, "funcs": correctness})
+            probe = LearningProbe(rows, reward, cfg, out_dir, seed)
     info = {
+        "learning_probe": probe,  # popped by train_grpo (not a summary value)
         "start_path": start_path,
         "n_rows": len(rows),
         "eos_token_ids": eos_ids,
@@ -221,6 +229,11 @@ def train_grpo(
     distributed.allow_indexed_cpu_location()  # several CPU ranks resume optimizer state mapped to `cpu:<rank>`
     if resume:
         log.info("GRPO: resuming from %s", resume)
+    probe = info.pop("learning_probe")
+    if probe is not None and distributed.world_size() > 1:
+        probe = None  # several processes: one rank's generate() on a sharded model would hang; log-history check only
+    if probe is not None:
+        probe.start(trainer.model, trainer.processing_class, resuming=resume is not None)
     start = time.perf_counter()
     if resume and _checkpoint_step(resume) >= trainer.args.max_steps:
         # transformers would train one step past max_steps when resuming at it: load the finished state instead
@@ -240,7 +253,7 @@ def train_grpo(
     final_dir = save_final_model(trainer, out_dir, lora=info["lora"], base_model_path=info["start_path"], dtype=dtype)
     history = trainer.state.log_history
     train_logs = [e for e in history if "reward" in e]
-    learning = learning_verdict(history)
+    learning = learning_verdict(history, probe=probe.finish(trainer.model, trainer.processing_class) if probe else None)
     (log.warning if learning["verdict"] in ("flat", "declining") else log.info)(describe(learning))
     if trainer.is_world_process_zero():
         (out_dir / "log_history.json").write_text(json.dumps(history, indent=1, default=str))

@@ -57,4 +57,6 @@ TINY_PIPELINE = [
     "rl.per_device_train_batch_size=4",
     "rl.max_completion_length=16",
     "rl.logging_steps=1",
+    "rl.learning_probe.n_prompts=4",
+    "rl.learning_probe.n_samples=2",
 ]
