@@ -273,6 +273,13 @@ def check_base(cfg: DictConfig) -> None:
         )
 
 
+def base_fingerprint(cfg: DictConfig) -> str:
+    """The toy base's fingerprint: the data config without `n_dev` (the base reads the train split only, which the
+    dev split leaves as it is, so adding one keeps every cached base), the model settings and the ranks."""
+    data = {k: v for k, v in _plain(cfg.data).items() if k != "n_dev"}
+    return fingerprint("base", data, model_settings(cfg), *ranks())
+
+
 def stage_base(cfg: DictConfig, data_dir: Path) -> str:
     """The condition's start point: a hub model as it is, or the toy base model built once and cached."""
     if cfg.model.name_or_path:
@@ -281,7 +288,7 @@ def stage_base(cfg: DictConfig, data_dir: Path) -> str:
     from sft.tiny_model import build_tiny_model, build_tokenizer, toy_tokenizer_corpus
     from sft.train import train_sft
 
-    fp = fingerprint("base", _plain(cfg.data), model_settings(cfg), *ranks())
+    fp = base_fingerprint(cfg)
 
     def build(out: Path) -> dict[str, Any]:
         train = load_split(data_dir, "train")

@@ -14,7 +14,6 @@ from data.toy_world import ToyWorld
 from launch import stages
 from launch.config_check import ConfigError, compose
 from launch.config_schema import SOLUTION_STYLES, validate_config
-from launch.stage_state import fingerprint
 
 SMALL = ["data.n_train=300", "data.n_test=40", "model.pretrain.n_facts=4000", "model.pretrain.n_statements=100"]
 # Computed by the code before worked solutions existed (commit eaea4fd): the SMALL corpus (600 documents) and the
@@ -34,9 +33,9 @@ def test_no_solutions_keeps_the_corpus_and_the_base_fingerprint():
     rows, _, _ = _corpus([])
     assert (len(rows), hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]) == CORPUS_BEFORE
     cfg = compose([])
-    assert fingerprint("base", stages._plain(cfg.data), stages.model_settings(cfg)) == BASE_FP_BEFORE
-    with_solutions = compose(["model.pretrain.n_solutions=10"])
-    assert fingerprint("base", stages._plain(cfg.data), stages.model_settings(with_solutions)) != BASE_FP_BEFORE
+    assert stages.base_fingerprint(cfg) == BASE_FP_BEFORE  # the dev split (data.n_dev) leaves it as it was too
+    assert stages.base_fingerprint(compose(["data.n_dev=7"])) == BASE_FP_BEFORE
+    assert stages.base_fingerprint(compose(["model.pretrain.n_solutions=10"])) != BASE_FP_BEFORE
 
 
 def test_solutions_come_in_every_style_with_slips_and_skips_and_no_held_out_question():
