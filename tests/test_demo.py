@@ -55,7 +55,7 @@ def test_demo_small_budget(tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "results.png").stat().st_size > 1000
     assert results["conditions"]["sft_grpo"]["rl_steps"] == 2 and results["conditions"]["trace_sft"]["rl_steps"] is None
     assert (
-        results["conditions"]["sft_grpo"]["rl_learning"] == "too_short"
+        results["conditions"]["sft_grpo"]["rl_learning"] in ("improving", "flat", "declining")  # the probe's verdict
         and results["conditions"]["trace_sft"]["rl_learning"] is None
     )
     # The shared stages were built once: one data, one base and one traces folder, one trace-SFT run.

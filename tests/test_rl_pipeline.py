@@ -28,7 +28,8 @@ def test_rl_conditions_run_and_resume(condition, tmp_path):
     assert rl_dir.parent == tmp_path / "shared" / "rl"
     rl = json.loads((rl_dir / "summary.json").read_text())
     assert result["rl_steps"] == rl["steps"] == 2 and result["model_path"] == rl["model_path"]
-    assert result["rl_learning"] == rl["learning"] and rl["learning"]["verdict"] == "too_short"  # 2 logged steps
+    assert result["rl_learning"] == rl["learning"] and rl["learning"]["log_verdict"] == "too_short"  # 2 logged steps
+    assert rl["learning"]["verdict"] == rl["learning"]["probe"]["verdict"] in ("improving", "flat", "declining")
     assert result["n_eval"] == 8 and 0.0 <= result["accuracy"] <= 1.0
     assert json.loads((run / "eval" / "summary.json").read_text())["model_path"] == rl["model_path"]
     if condition == "grpo":  # pure GRPO starts from the toy base model
