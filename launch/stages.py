@@ -901,7 +901,7 @@ def check_eval(cfg: DictConfig) -> None:
             raise ConfigError(f"eval.benchmarks: {name!r} is not a benchmark; valid: {valid}")
     for name in names or [None]:
         eval_budget(cfg, name)
-    split = cfg.eval.get("split", "test")
+    split = held_out_split(cfg)
     if split not in ("test", "dev"):
         raise ConfigError(f"eval.split={split!r}; valid: 'test' (report) or 'dev' (tune)")
     if split == "dev" and (cfg.data.name != "toy" or names):

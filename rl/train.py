@@ -58,6 +58,17 @@ def check_rows(
     return longest
 
 
+def correctness_reward(reward_spec: Mapping[str, Any]) -> Any:
+    """The spec's correctness reward alone, built as GRPO builds it (what pass rates are scored by); None if absent."""
+    from rewards import build_reward_funcs
+
+    correctness = [f for f in reward_spec["funcs"] if f["name"] == "correctness"]
+    if not correctness:
+        return None
+    (reward,), _ = build_reward_funcs({**reward_spec, "funcs": correctness})
+    return reward
+
+
 def _filter_prompts(
     model: Any,
     tokenizer: Any,
@@ -67,15 +78,13 @@ def _filter_prompts(
     out_dir: Path,
     seed: int,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from rewards import build_reward_funcs
     from rl.prompt_filter import cached_pass_rates, filter_rows, measure_pass_rates, summarize
 
     pf = cfg["prompt_filter"]
     candidates = rows[: pf["max_prompts"]] if pf["max_prompts"] else rows
-    correctness = [f for f in reward_spec["funcs"] if f["name"] == "correctness"]
-    if not correctness:
+    reward = correctness_reward(reward_spec)
+    if reward is None:
         raise ValueError("rl.prompt_filter needs a 'correctness' reward in the reward spec")
-    (reward,), _ = build_reward_funcs({**reward_spec, "funcs": correctness})
     rates = distributed.main_first(  # several ranks: rank 0 measures and caches, the others read its cache
         lambda: cached_pass_rates(
             out_dir / "pass_rates.jsonl",
@@ -173,12 +182,8 @@ def build_trainer(
         peft_config=peft_config,
         callbacks=list(callbacks or []),
     )
-    probe = None
-    if cfg.get("learning_probe"):
-        correctness = [f for f in spec["funcs"] if f["name"] == "correctness"]
-        if correctness:
-            (reward,), _ = build_reward_funcs({**spec, "funcs": correctness})
-            probe = LearningProbe(rows, reward, cfg, out_dir, seed)
+    reward = correctness_reward(spec) if cfg.get("learning_probe") else None
+    probe = LearningProbe(rows, reward, cfg, out_dir, seed) if reward is not None else None
     info = {
         "learning_probe": probe,  # popped by train_grpo (not a summary value)
         "start_path": start_path,
