@@ -17,9 +17,13 @@ from launch.config_schema import SOLUTION_STYLES, validate_config
 
 SMALL = ["data.n_train=300", "data.n_test=40", "model.pretrain.n_facts=4000", "model.pretrain.n_statements=100"]
 # Computed by the code before worked solutions existed (commit eaea4fd): the SMALL corpus (600 documents) and the
-# default config's base fingerprint.
+# base fingerprint of the first base's mix (FIRST_BASE, the default until the second base replaced it).
 CORPUS_BEFORE = (600, "9f2341ff0bc4a39d")
 BASE_FP_BEFORE = "cc8228804b"
+FIRST_BASE = ["model.pretrain.n_facts=200000", "model.pretrain.n_statements=20000", "model.pretrain.n_solutions=0"]
+# The default mix's fingerprint: the base every number of docs/toy_base_tuning.md's second base was measured on
+# (built at 7c28e96 with these settings as overrides).
+BASE_FP_DEFAULT = "97a5add98e"
 
 
 def _corpus(overrides: list[str]) -> tuple[list[dict[str, str]], list[dict], list[dict]]:
@@ -30,16 +34,25 @@ def _corpus(overrides: list[str]) -> tuple[list[dict[str, str]], list[dict], lis
 
 
 def test_no_solutions_keeps_the_corpus_and_the_base_fingerprint():
-    rows, _, _ = _corpus([])
+    rows, _, _ = _corpus(["model.pretrain.n_solutions=0"])
     assert (len(rows), hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]) == CORPUS_BEFORE
-    cfg = compose([])
+    cfg = compose(FIRST_BASE)
     assert stages.base_fingerprint(cfg) == BASE_FP_BEFORE  # the dev split (data.n_dev) leaves it as it was too
-    assert stages.base_fingerprint(compose(["data.n_dev=7"])) == BASE_FP_BEFORE
-    assert stages.base_fingerprint(compose(["model.pretrain.n_solutions=10"])) != BASE_FP_BEFORE
+    assert stages.base_fingerprint(compose([*FIRST_BASE, "data.n_dev=7"])) == BASE_FP_BEFORE
+    assert stages.base_fingerprint(compose([*FIRST_BASE, "model.pretrain.n_solutions=10"])) != BASE_FP_BEFORE
+
+
+def test_the_default_base_is_the_measured_one():
+    """The default mix is the second base of docs/toy_base_tuning.md, fingerprint for fingerprint (so its numbers
+    describe the base `make demo` builds)."""
+    assert stages.base_fingerprint(compose([])) == BASE_FP_DEFAULT
+    assert stages.base_fingerprint(compose(["data.n_dev=7"])) == BASE_FP_DEFAULT
 
 
 def test_solutions_come_in_every_style_with_slips_and_skips_and_no_held_out_question():
-    rows, train, test = _corpus(["model.pretrain.n_solutions=120", "model.pretrain.slip_share=0.3"])
+    rows, train, test = _corpus(
+        ["model.pretrain.n_solutions=120", "model.pretrain.slip_share=0.3", "model.pretrain.chat_share=0"]
+    )
     assert len(rows) == CORPUS_BEFORE[0] + 120
     answers = {p["question"]: p["final_answer"] for p in train}
     solutions = [r["text"] for r in rows if any(q in r["text"] for q in answers) and "\n" in r["text"]]
@@ -59,7 +72,9 @@ def test_solutions_come_in_every_style_with_slips_and_skips_and_no_held_out_ques
     assert folded  # some skip a step (two operations in one line)
     corpus = "\n".join(r["text"] for r in rows)
     assert not [p["question"] for p in test if p["question"] in corpus]  # none of the held-out questions
-    again, _, _ = _corpus(["model.pretrain.n_solutions=120", "model.pretrain.slip_share=0.3"])
+    again, _, _ = _corpus(
+        ["model.pretrain.n_solutions=120", "model.pretrain.slip_share=0.3", "model.pretrain.chat_share=0"]
+    )
     assert again == rows  # deterministic
 
 
