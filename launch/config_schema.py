@@ -56,6 +56,7 @@ LR_SCHEDULERS = (
     "greedy",
 )  # transformers.SchedulerType
 SFT_LOSS_TYPES = ("nll", "dft", "chunked_nll")  # trl.SFTConfig.loss_type
+PACKING_STRATEGIES = ("bfd", "bfd_split", "wrapped")  # trl.SFTConfig.packing_strategy
 IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")  # trl.GRPOConfig.importance_sampling_level
 REWARD_AGGREGATIONS = ("sum_then_normalize", "normalize_then_sum")  # trl.GRPOConfig.multi_objective_aggregation
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
@@ -229,6 +230,7 @@ class SftTrainerArgs:
     gradient_checkpointing: bool = key(optional=True)
     bf16: bool = key(optional=True)
     packing: bool = key(optional=True)
+    packing_strategy: str = key(choices=PACKING_STRATEGIES, optional=True)
     dataset_num_proc: int | None = key(ge=1, optional=True)
     loss_type: str = key(choices=SFT_LOSS_TYPES, optional=True)
     optim: str = key(optional=True)
@@ -741,6 +743,8 @@ class DemoSchema:
 
     conditions: list[str] = key(min_items=1, choices=_conditions)
     parallel: bool
+    critical_path: list[str] = key(choices=_conditions)  # run at normal priority; the other conditions at `nice`
+    nice: int = key(ge=0, le=19)
     overrides: list[str]
     results: str
 

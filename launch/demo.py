@@ -9,6 +9,8 @@ sft_steps, rl_steps, rl_learning}}}` (rl_learning: rl.learning_check's verdict o
 start and what GRPO made of it side by side.
 `base` is the start model evaluated untrained; `redistill` samples the GRPO run of `sft_grpo` (also shared).
 Any pipeline override (`sft.max_steps=100`, `data.n_test=200`, `model=...`) is passed to every condition.
+The conditions of `demo.critical_path` (the chain redistill waits on) run at the demo's priority, the others at
+`demo.nice`, so the cores serve the longest chain first.
 
 The terminal shows one line when a condition starts and one when it ends (seconds, accuracy); each process's full
 log (trainer logs, warnings, a traceback) goes to `<run folder>/pipeline.log` (the shared stages':
@@ -40,14 +42,19 @@ QUIET_ENV = {
 }
 
 
-def _pipeline(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    """`python -m launch.pipeline <args>` with stdout and stderr written to `log_path` (appended), not the terminal."""
+def _pipeline(args: list[str], env: dict[str, str], log_path: Path, nice: int = 0) -> subprocess.Popen:
+    """`python -m launch.pipeline <args>` with stdout and stderr written to `log_path` (appended), not the terminal;
+    at niceness `nice` (0: the demo's own priority)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log_file:
         log_file.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} launch.pipeline {' '.join(args)}\n")
         log_file.flush()
         return subprocess.Popen(
-            [sys.executable, "-m", "launch.pipeline", *args], env=env, stdout=log_file, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "launch.pipeline", *args],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
 
 
@@ -96,9 +103,9 @@ def run_demo(overrides: list[str]) -> dict[str, Any]:
     for name in conditions:
         log_path = demo_dir / name / f"seed{cfg.seed}" / "pipeline.log"
         _say(f"{name}: started ({' -> '.join(plans[name])}), log in {log_path}")
-        running.append(
-            (name, _pipeline([*base_args, f"condition={name}"], env, log_path), log_path, time.perf_counter())
-        )
+        nice = 0 if name in cfg.demo.critical_path else int(cfg.demo.nice)
+        proc = _pipeline([*base_args, f"condition={name}"], env, log_path, nice=nice)
+        running.append((name, proc, log_path, time.perf_counter()))
         while running and (not cfg.demo.parallel or name == conditions[-1]):  # report each as it ends
             for job in [j for j in running if j[1].poll() is not None]:
                 running.remove(job)

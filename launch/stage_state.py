@@ -17,6 +17,7 @@ main rank built the stage: read its summary, never build) and `collective` (a tr
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import hashlib
 import json
@@ -28,7 +29,8 @@ from typing import Any
 from sft import distributed
 
 MODES = ("build", "read", "collective")
-_MODE = "build"
+# The mode `run_stage` runs in, set by `stage_mode` (a context variable: a thread or task sets its own, none leaks)
+_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("stage_mode", default="build")
 
 
 def fingerprint(*parts: Any) -> str:
@@ -93,14 +95,13 @@ def stage_lock(stage_dir: str | Path) -> Iterator[None]:
 @contextlib.contextmanager
 def stage_mode(mode: str) -> Iterator[None]:
     """Run the `run_stage` calls inside in `mode` (one of MODES; see the module doc)."""
-    global _MODE
     if mode not in MODES:
         raise ValueError(f"unknown stage mode {mode!r}; valid: {list(MODES)}")
-    previous, _MODE = _MODE, mode
+    token = _MODE.set(mode)
     try:
         yield
     finally:
-        _MODE = previous
+        _MODE.reset(token)
 
 
 def run_stage(
@@ -116,14 +117,15 @@ def run_stage(
     `summary.json` (`{fingerprint, stage, seconds, **what build returned}`) last. Under several ranks: see
     `stage_mode`."""
     out = Path(out)
-    if _MODE == "read":
+    mode = _MODE.get()
+    if mode == "read":
         if not is_complete(out, fp):
             raise RuntimeError(
                 f"rank {distributed.rank()}: stage {stage!r} at {out} is not complete for {fp} after the main rank "
                 "built it (a folder the ranks do not share?)"
             )
         return read_summary(out)
-    collective = _MODE == "collective" and distributed.world_size() > 1
+    collective = mode == "collective" and distributed.world_size() > 1
     with stage_lock(out) if distributed.is_main() or not collective else contextlib.nullcontext():
         if collective:
             return _run_collective(stage, out, fp, build, complete)

@@ -39,6 +39,7 @@ _TRAINER_KEYS = (
     "gradient_checkpointing",
     "bf16",
     "packing",
+    "packing_strategy",
     "dataset_num_proc",
     "loss_type",
     "optim",

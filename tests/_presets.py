@@ -40,7 +40,7 @@ def program_teacher_config(**overrides: Any) -> Any:
 
 # The smallest budgets a whole pipeline runs on (teacher -> SFT -> GRPO -> eval in seconds): the toy world, the tiny
 # base's corpus and pretraining, SFT, eval and GRPO cut to a few problems and steps. Tests add their condition.
-TINY_PIPELINE = [
+TINY_BASE = [  # the toy world and the tiny base's corpus and pretraining
     "data.n_train=60",
     "data.n_test=8",
     "model.tokenizer.corpus_problems=60",
@@ -48,9 +48,9 @@ TINY_PIPELINE = [
     "model.pretrain.n_statements=40",
     "model.pretrain.max_steps=4",
     "model.pretrain.save_steps=1000",
-    "sft.max_steps=2",
-    "sft.save_steps=2",
-    "eval.batch_size=8",
+]
+TINY_SFT = ["sft.max_steps=2", "sft.save_steps=2", "eval.batch_size=8"]  # SFT and eval
+TINY_RL = [  # GRPO and its learning probe
     "rl.max_steps=2",
     "rl.save_steps=2",
     "rl.num_generations=2",
@@ -60,3 +60,4 @@ TINY_PIPELINE = [
     "rl.learning_probe.n_prompts=4",
     "rl.learning_probe.n_samples=2",
 ]
+TINY_PIPELINE = [*TINY_BASE, *TINY_SFT, *TINY_RL]

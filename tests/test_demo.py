@@ -77,3 +77,21 @@ def test_demo_rejects_unknown_condition(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "demo.conditions[1]='nope': must be one of" in done.stderr and "trace_sft" in done.stderr
     assert not (tmp_path / "shared").exists()
+
+
+def test_conditions_off_the_critical_path_run_niced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """demo.critical_path runs at the demo's priority, every other condition at demo.nice (the child lowers its own
+    priority before exec: what it computes is unchanged)."""
+    import os
+
+    from launch.demo import _pipeline
+
+    fake_python = tmp_path / "python"
+    fake_python.write_text("#!/bin/sh\necho niceness=$(nice)\n")  # `nice` without a command prints the niceness
+    fake_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake_python))
+    own = os.nice(0)
+    for nice in (0, 7):
+        log = tmp_path / f"n{nice}.log"
+        assert _pipeline(["condition=grpo"], dict(os.environ), log, nice=nice).wait(timeout=60) == 0
+        assert f"niceness={min(own + nice, 19)}" in log.read_text()

@@ -9,24 +9,10 @@ from pathlib import Path
 import pytest
 
 from launch.config_check import compose
+from tests._presets import TINY_PIPELINE
 
 TINY = [
-    "data.n_train=40",
-    "data.n_test=6",
-    "model.tokenizer.corpus_problems=40",
-    "model.pretrain.n_facts=800",
-    "model.pretrain.n_statements=40",
-    "model.pretrain.max_steps=4",
-    "model.pretrain.save_steps=1000",
-    "sft.max_steps=2",
-    "sft.save_steps=2",
-    "eval.batch_size=8",
-    "rl.max_steps=2",
-    "rl.save_steps=2",
-    "rl.num_generations=2",
-    "rl.per_device_train_batch_size=4",
-    "rl.max_completion_length=16",
-    "rl.logging_steps=1",
+    *TINY_PIPELINE,
     "redistill.sampling.n_problems=12",
     "redistill.sampling.n_paths=2",
     "redistill.sampling.max_new_tokens=16",

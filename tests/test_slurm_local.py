@@ -22,24 +22,14 @@ from pathlib import Path
 
 import pytest
 
+from tests._presets import TINY_BASE, TINY_SFT
 from tests.test_slurm_launcher_conf import cluster_override
 
 ROOT = Path(__file__).resolve().parents[1]
 START = ROOT / "launch" / "slurm" / "start_local_slurm.sh"
 STOP = ROOT / "launch" / "slurm" / "stop_local_slurm.sh"
 START_TIMEOUT = int(os.environ.get("LOCAL_SLURM_START_TIMEOUT", "600"))  # apt-get install included
-TINY = [
-    "data.n_train=60",
-    "data.n_test=8",
-    "model.tokenizer.corpus_problems=60",
-    "model.pretrain.n_facts=800",
-    "model.pretrain.n_statements=40",
-    "model.pretrain.max_steps=4",
-    "model.pretrain.save_steps=1000",
-    "sft.max_steps=2",
-    "sft.save_steps=2",
-    "eval.batch_size=8",
-]
+TINY = [*TINY_BASE, *TINY_SFT]
 
 
 def _cluster_up() -> bool:
