@@ -696,8 +696,8 @@ def stage_rl(cfg: DictConfig, model_path: str, data_dir: Path) -> dict[str, Any]
 # ---- re-distillation ---------------------------------------------------------------------------------
 def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Path:
     """`redistill.sampling.n_paths` completions per training problem (the first `sampling.n_problems`) sampled
-    from the GRPO policy (the `hf` teacher backend with the policy as teacher), each verified against the gold:
-    append-only, resumable."""
+    from the GRPO policy (the `hf` teacher backend with the policy as teacher, prompted as the student is, in the
+    run's trace format), each verified against the gold (post: its leading answer): append-only, resumable."""
     from tqdm.auto import tqdm
 
     from sft.teachers.hf import HFTeacher, HFTeacherConfig
@@ -705,7 +705,9 @@ def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Pa
     if redistill_dataset(cfg):
         return stage_dataset_traces(cfg, data_dir)
     sampling = _plain(cfg.redistill.sampling)
-    fp = fingerprint("policy_traces", policy_path, sampling, _plain(cfg.data), cfg.seed)
+    fmt = trace_format_of(cfg)  # the policy writes the run's format: verified by its answer region (post: the lead)
+    fmt_part = [] if fmt.is_default else [fmt.as_dict()]  # pre keeps the fingerprint it always had
+    fp = fingerprint("policy_traces", policy_path, sampling, _plain(cfg.data), cfg.seed, *fmt_part)
 
     def build(out: Path) -> dict[str, Any]:
         import torch
@@ -721,9 +723,11 @@ def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Pa
                 batch_size=int(sampling["batch_size"]),
                 dtype=cfg.model.dtype,
                 compact_every=sampling["compact_every"],
-            )
+            ),
+            student_prompts=True,
         )
         teacher.name = "rl_policy"
+        teacher.fmt = None if fmt.is_default else fmt
         problems = load_split(data_dir, "train")
         if sampling["n_problems"]:
             problems = problems[: int(sampling["n_problems"])]

@@ -409,3 +409,44 @@ def test_the_structure_filter_reads_the_trace_format():
     assert len(kept) == 1 and report["structure"] == 0
     kept, report = apply_filters(rows, {})
     assert not kept and report["structure"] == 1
+
+
+def test_redistill_samples_the_policy_as_the_student_and_verifies_posts_leading_answer(
+    tmp_path, monkeypatch, tiny_model_dir
+):
+    """Re-distillation's policy traces under format=post: the policy is prompted as the student is (its own prompt,
+    post's chat-template arguments), and a trace is verified by its leading answer, not a number in the justification;
+    pre and post samples live in different stage folders."""
+    import eval.generate
+    from data.records import prompt_messages
+    from launch.stages import load_split, stage_data, stage_policy_traces
+
+    seen = {}
+
+    def fake(model, tokenizer, prompts, **kwargs):
+        seen.setdefault("prompts", []).extend(prompts)
+        return [
+            [
+                {"text": POST.render([f"7 + 7 = {gold}"], gold), "n_tokens": 5, "truncated": False},
+                {"text": POST.render([f"7 + 7 = {gold}"], "999"), "n_tokens": 5, "truncated": False},
+            ]
+            for gold in golds[: len(prompts)]
+        ]
+
+    overrides = [*TINY_PIPELINE, f"output_root={tmp_path}", "redistill.sampling.n_problems=3"]
+    overrides += ["redistill.sampling.n_paths=2", "redistill.sampling.max_new_tokens=8"]
+    cfg = compose([*overrides, "format=post"])
+    data_dir = stage_data(cfg)
+    problems = load_split(data_dir, "train")[:3]
+    golds = [p["final_answer"] for p in problems]
+    monkeypatch.setattr(eval.generate, "generate_batched", fake)
+    out = stage_policy_traces(cfg, tiny_model_dir, data_dir)
+    traces = [json.loads(line) for line in (out / "traces.jsonl").read_text().splitlines()]
+    assert [t["verified"] for t in traces] == [True, False] * 3  # the lead answer decides, the step's number does not
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    expected = eval.generate.chat_prompt_text(tokenizer, prompt_messages(problems[0]["question"]), **POST.chat_kwargs())
+    assert seen["prompts"][0] == expected
+    pre_out = stage_policy_traces(compose(overrides), tiny_model_dir, data_dir)
+    assert pre_out != out  # pre and post sample into different stage folders

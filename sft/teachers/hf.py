@@ -53,9 +53,21 @@ class HFTeacher(FormatAware):
     name = "hf"
     uses_problems = True
 
-    def __init__(self, config: HFTeacherConfig, model: Any = None, tokenizer: Any = None) -> None:
+    def __init__(
+        self, config: HFTeacherConfig, model: Any = None, tokenizer: Any = None, *, student_prompts: bool = False
+    ) -> None:
+        """`student_prompts`: pose each problem as the pipeline poses it to the student (data.records.prompt_messages,
+        the format's chat-template arguments still applied): re-distillation samples a trained policy this way, as
+        GRPO and eval prompt it; a hub teacher (False) gets the format's instruction (teacher_messages) instead."""
         self.config = config
         self._model, self._tokenizer = model, tokenizer
+        self.student_prompts = student_prompts
+
+    def messages(self, problem: dict[str, Any]) -> list[dict[str, str]]:
+        """The chat messages `problem` is posed as (see `student_prompts`)."""
+        from data.records import prompt_messages, teacher_messages
+
+        return prompt_messages(problem["question"]) if self.student_prompts else teacher_messages(problem, self.fmt)
 
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
@@ -70,7 +82,6 @@ class HFTeacher(FormatAware):
 
     def generate(self, problems: list[dict[str, Any]], done: set[str] | None = None) -> Iterator[dict[str, Any]]:
         """Records for every problem not already complete in `done`, one batch of problems at a time."""
-        from data.records import teacher_messages
         from eval.generate import chat_prompt_text, generate_batched
 
         todo = pending_problems(problems, done, self.record_id, self.config.n_paths)
@@ -80,7 +91,7 @@ class HFTeacher(FormatAware):
         c = self.config
         for start in range(0, len(todo), c.batch_size):
             batch = todo[start : start + c.batch_size]
-            prompts = [chat_prompt_text(tokenizer, teacher_messages(p, self.fmt), **self.chat_kwargs()) for p in batch]
+            prompts = [chat_prompt_text(tokenizer, self.messages(p), **self.chat_kwargs()) for p in batch]
             outputs = generate_batched(
                 model,
                 tokenizer,
