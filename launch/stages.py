@@ -930,7 +930,7 @@ def _eval_settings(cfg: DictConfig) -> dict[str, Any]:
 def benchmark_eval_config(cfg: DictConfig, name: str, model_path: str) -> dict[str, Any]:
     """The eval settings of benchmark `name` as `python -m eval.run` makes them (eval.run.eval_config: the benchmark's
     budget and limit), prompted as the pipeline trains (question + the \\boxed{} instruction) for number and
-    expression answers unless eval.prompt_template is set."""
+    expression answers unless eval.prompt_template is set, in the run's trace format."""
     from data.benchmarks import TINYGSM_TEMPLATE, get_spec
     from eval.run import eval_config
 
@@ -941,6 +941,9 @@ def benchmark_eval_config(cfg: DictConfig, name: str, model_path: str) -> dict[s
     if settings["prompt_template"] is None and get_spec(name).answer_type in ("number", "expression"):
         settings["prompt_template"] = TINYGSM_TEMPLATE
     settings["report"] = bool(cfg.eval.report)
+    fmt = trace_format_of(cfg)
+    if not fmt.is_default:  # prompted and scored in the format the student was trained in (post: its leading answer)
+        settings["trace_format"] = fmt.name
     return settings
 
 

@@ -450,3 +450,14 @@ def test_redistill_samples_the_policy_as_the_student_and_verifies_posts_leading_
     assert seen["prompts"][0] == expected
     pre_out = stage_policy_traces(compose(overrides), tiny_model_dir, data_dir)
     assert pre_out != out  # pre and post sample into different stage folders
+
+
+def test_benchmarks_are_scored_in_the_runs_format():
+    """eval.benchmarks read the answer where the format puts it (post: the lead) and prompt with its chat-template
+    arguments; a pre run's benchmark settings (and so their fingerprints) are what they were."""
+    from eval.settings import settings_from
+    from launch import stages
+
+    post = stages.benchmark_eval_config(compose(["format=post"]), "gsm8k", "m")
+    assert settings_from(post).trace_format == "post"
+    assert "trace_format" not in stages.benchmark_eval_config(compose([]), "gsm8k", "m")
