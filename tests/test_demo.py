@@ -28,6 +28,8 @@ SMALL = [
     "rl.per_device_train_batch_size=4",
     "rl.max_completion_length=16",
     "rl.logging_steps=1",
+    "rl.learning_probe.n_prompts=4",  # the probe's 64 x 8 samples before and after are for real runs
+    "rl.learning_probe.n_samples=2",
     # redistill is left out: 12 SFT steps make a policy that solves no training problem, which redistill refuses
     "demo.conditions=[base,answer_only_sft,trace_sft,grpo,sft_grpo]",
 ]

@@ -22,6 +22,8 @@ SMALL = [
     "rl.logging_steps=1",
     "rl.max_steps=2",
     "rl.save_steps=2",
+    "rl.learning_probe.n_prompts=4",  # the probe's 64 x 8 samples before and after are for real runs
+    "rl.learning_probe.n_samples=2",
 ]
 
 
