@@ -38,8 +38,11 @@ install-run: $(VENV)/.installed-run
 demo: install-run
 	$(PY) -m launch.demo $(ARGS)
 
+# The tests run in TEST_JOBS pytest-xdist workers (the suite is mostly single-threaded: each test pins torch to one
+# thread, so two workers use both of CI's cores); `make test TEST_JOBS=0` runs them in this one process.
+TEST_JOBS ?= 2
 test: install
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadgroup $(ARGS)
 
 # ruff (ruff.toml): the format check and the lint rules; `make format` rewrites the files instead.
 lint: install

@@ -325,6 +325,13 @@ def trace_format_of(cfg: DictConfig) -> Any:
     return TraceFormat.from_mapping(_plain(cfg.get("format")))
 
 
+def format_if_not_pre(cfg: DictConfig) -> Any:
+    """The run's trace format, or None when it is pre: the stages add a format to their settings and fingerprints
+    only when it is not pre, so that a pre config keeps every fingerprint (and cached result) it always had."""
+    fmt = trace_format_of(cfg)
+    return None if fmt.is_default else fmt
+
+
 def check_format(cfg: DictConfig) -> None:
     """A format other than pre needs a teacher that writes or is prompted for it (program, hf, vllm, openai):
     dataset and multi teachers bring traces in the pre layout (ConfigError naming the valid ones)."""
@@ -347,8 +354,8 @@ def teacher_settings(cfg: DictConfig) -> dict[str, Any]:
     if settings.get("ablation", "none") == "none":
         settings.pop("ablation", None)
         settings.pop("ablation_share", None)
-    fmt = trace_format_of(cfg)
-    if not fmt.is_default:
+    fmt = format_if_not_pre(cfg)
+    if fmt is not None:
         settings["format"] = fmt.as_dict()
     return settings
 
@@ -402,12 +409,11 @@ def stage_teacher(cfg: DictConfig, data_dir: Path) -> Path:
 
     teacher_cfg = _plain(cfg.teacher)
     budget = teacher_budget(teacher_cfg)
-    fmt = trace_format_of(cfg)
     fp = fingerprint("teacher", _plain(cfg.data), teacher_settings(cfg))
 
     def build(out: Path) -> dict[str, Any]:
         resolved = resolve_teacher_config(teacher_cfg)  # a multi teacher's named entries expanded from conf/teacher/
-        teacher = build_teacher(resolved, None if fmt.is_default else fmt)
+        teacher = build_teacher(resolved, format_if_not_pre(cfg))
         train = load_split(data_dir, "train")[:budget] if teacher.uses_problems else []
         with AppendOnlyJsonl(out / "traces.jsonl") as writer:
             done = {str(r["id"]): r for r in read_jsonl(out / "traces.jsonl")}  # ids -> records (multi reads verdicts)
@@ -651,8 +657,8 @@ def reward_spec(cfg: DictConfig) -> dict[str, Any]:
     """`cfg.reward` with the run's trace format given to the correctness and format rewards when it is not pre
     (a pre config's spec, and so its GRPO fingerprint, is what it always was)."""
     spec = _plain(cfg.reward)
-    fmt = trace_format_of(cfg)
-    if not fmt.is_default:
+    fmt = format_if_not_pre(cfg)
+    if fmt is not None:
         spec["funcs"] = [
             {**f, "trace_format": fmt.name} if f.get("name") in FORMAT_REWARDS else f for f in spec["funcs"]
         ]
@@ -705,8 +711,8 @@ def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Pa
     if redistill_dataset(cfg):
         return stage_dataset_traces(cfg, data_dir)
     sampling = _plain(cfg.redistill.sampling)
-    fmt = trace_format_of(cfg)  # the policy writes the run's format: verified by its answer region (post: the lead)
-    fmt_part = [] if fmt.is_default else [fmt.as_dict()]  # pre keeps the fingerprint it always had
+    fmt = format_if_not_pre(cfg)  # the policy writes the run's format: verified by its answer region (post: the lead)
+    fmt_part = [] if fmt is None else [fmt.as_dict()]
     fp = fingerprint("policy_traces", policy_path, sampling, _plain(cfg.data), cfg.seed, *fmt_part)
 
     def build(out: Path) -> dict[str, Any]:
@@ -727,7 +733,7 @@ def stage_policy_traces(cfg: DictConfig, policy_path: str, data_dir: Path) -> Pa
             student_prompts=True,
         )
         teacher.name = "rl_policy"
-        teacher.fmt = None if fmt.is_default else fmt
+        teacher.fmt = fmt
         problems = load_split(data_dir, "train")
         if sampling["n_problems"]:
             problems = problems[: int(sampling["n_problems"])]
@@ -941,8 +947,8 @@ def benchmark_eval_config(cfg: DictConfig, name: str, model_path: str) -> dict[s
     if settings["prompt_template"] is None and get_spec(name).answer_type in ("number", "expression"):
         settings["prompt_template"] = TINYGSM_TEMPLATE
     settings["report"] = bool(cfg.eval.report)
-    fmt = trace_format_of(cfg)
-    if not fmt.is_default:  # prompted and scored in the format the student was trained in (post: its leading answer)
+    fmt = format_if_not_pre(cfg)
+    if fmt is not None:  # prompted and scored in the format the student was trained in (post: its leading answer)
         settings["trace_format"] = fmt.name
     return settings
 
@@ -964,16 +970,16 @@ def stage_eval(cfg: DictConfig, model_path: str, data_dir: Path, name: str = "ev
 def format_eval_settings(cfg: DictConfig) -> dict[str, Any]:
     """The eval stage's settings: the eval group, its budget, and the trace format when it is not pre."""
     settings = {**_eval_settings(cfg), "max_new_tokens": eval_budget(cfg)}
-    fmt = trace_format_of(cfg)
-    if not fmt.is_default:
+    fmt = format_if_not_pre(cfg)
+    if fmt is not None:
         settings["trace_format"] = fmt.name
     return settings
 
 
 def _eval_identity(cfg: DictConfig) -> list[Any]:
     """What an eval fingerprint reads of the config: the eval settings, plus the format when it is not pre."""
-    fmt = trace_format_of(cfg)
-    return [_eval_settings(cfg)] + ([] if fmt.is_default else [fmt.as_dict()])
+    fmt = format_if_not_pre(cfg)
+    return [_eval_settings(cfg)] + ([] if fmt is None else [fmt.as_dict()])
 
 
 def check_measures(cfg: DictConfig) -> None:

@@ -1,4 +1,5 @@
-"""Shared fixtures: one tiny tokenizer + Qwen3 model per test session, and single-threaded torch.
+"""Shared fixtures: one tiny tokenizer + Qwen3 model per test session (per xdist worker), single-threaded torch, and
+the slow tests scheduled first.
 
 The machine the tests run on has few shared cores; torch's default thread pool fights over them and makes a
 93k-parameter model forward ~40x slower than one thread does, so model tests pin torch to one thread.
@@ -7,6 +8,12 @@ The machine the tests run on has few shared cores; torch's default thread pool f
 from __future__ import annotations
 
 import pytest
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow` tests first (a stable sort): `make test` runs two pytest-xdist workers, and a long test collected
+    last would leave one worker running it alone while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def _one_thread() -> None:

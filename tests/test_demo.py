@@ -12,16 +12,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = [
     "data.n_train=300",
-    "data.n_test=40",
+    "data.n_test=16",
     "model.tokenizer.corpus_problems=100",
     "model.pretrain.n_facts=4000",
     "model.pretrain.n_statements=100",
-    "model.pretrain.max_steps=30",
+    "model.pretrain.max_steps=10",
     "model.pretrain.save_steps=1000",
-    "sft.max_steps=12",
-    "sft.save_steps=6",
+    "sft.max_steps=6",
+    "sft.save_steps=3",
     "sft.logging_steps=4",
     "eval.batch_size=16",
+    "eval.max_new_tokens=32",  # a barely trained model rarely stops: a short budget keeps each eval to seconds
     "rl.max_steps=2",
     "rl.save_steps=2",
     "rl.num_generations=2",
@@ -30,7 +31,7 @@ SMALL = [
     "rl.logging_steps=1",
     "rl.learning_probe.n_prompts=4",  # the probe's 64 x 8 samples before and after are for real runs
     "rl.learning_probe.n_samples=2",
-    # redistill is left out: 12 SFT steps make a policy that solves no training problem, which redistill refuses
+    # redistill is left out: 6 SFT steps make a policy that solves no training problem, which redistill refuses
     "demo.conditions=[base,answer_only_sft,trace_sft,grpo,sft_grpo]",
 ]
 
@@ -43,7 +44,7 @@ def test_demo_small_budget(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert set(results["conditions"]) == {"base", "answer_only_sft", "trace_sft", "grpo", "sft_grpo"}
     for name, row in results["conditions"].items():
-        assert row["n_eval"] == 40, name
+        assert row["n_eval"] == 16, name
         assert 0.0 <= row["accuracy"] <= 1.0
         assert (row["train_seconds"] or 0) > 0 or name == "base", name  # base: evaluated, never trained
     assert results["conditions"]["base"]["sft_steps"] is None and results["conditions"]["base"]["rl_steps"] is None

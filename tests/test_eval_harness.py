@@ -585,6 +585,7 @@ def _lines(path: Path) -> int:
     return path.read_text().count("\n") if path.exists() else 0
 
 
+@pytest.mark.slow
 def test_eval_run_killed_then_rerun_has_exactly_one_record_per_item(tiny_model_dir, tmp_path):
     n = 40
     args = [

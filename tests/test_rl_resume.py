@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = r'''
 import json, sys, time
@@ -54,6 +56,7 @@ def _finish(proc: subprocess.Popen) -> None:
     assert proc.returncode == 0, err[-3000:]
 
 
+@pytest.mark.slow
 def test_killed_grpo_run_resumes_at_the_same_step_with_the_same_data(tiny_model_dir, tmp_path):
     from rl.signals import read_rollout_order
 

@@ -45,6 +45,11 @@ def _cluster_up() -> bool:
     return done.returncode == 0 and done.stdout.split()[:1] == ["up"] and "down" not in done.stdout
 
 
+# One cluster per test session: under pytest-xdist (`make test` runs two workers) these tests share one worker, whose
+# session fixture starts the cluster and stops it when that worker is done.
+pytestmark = pytest.mark.xdist_group("local_slurm")
+
+
 @pytest.fixture(scope="session")
 def local_slurm() -> Iterator[None]:
     """A running local Slurm cluster (partition `debug`), started here unless one already runs."""
@@ -85,6 +90,7 @@ def _sweep(tmp_path: Path, *overrides: str, timeout: int = 300) -> subprocess.Co
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_sweep_of_two_conditions_runs_as_slurm_jobs(local_slurm: None, tmp_path: Path) -> None:
     done = _sweep(tmp_path, "condition=answer_only_sft,trace_sft", "seed=0", *TINY)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
@@ -175,6 +181,7 @@ def test_failed_recipe_job_reports_its_exception(local_slurm: None, tmp_path: Pa
     assert "ModelNotAvailableError" in done.stderr and str(tmp_path / "no_such_model") in done.stderr
 
 
+@pytest.mark.slow
 def test_pipeline_recipe_runs_two_processes_through_sbatch(local_slurm: None, tmp_path: Path) -> None:
     """The pipeline_multinode recipe on the one-node cluster with 2 Slurm tasks on the node, each a torchrun agent
     (a rendezvous "node") with one process, as a 2-node job runs: `python -m launch.pipeline condition=trace_sft` on

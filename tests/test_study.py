@@ -69,6 +69,7 @@ def test_the_study_recipe_is_the_reference_study():
     ]  # the GRPO policy's own verified traces: trace SFT on s1K-1.1, then GRPO, then sampling
 
 
+@pytest.mark.slow
 def test_smoke_study_runs_every_row_end_to_end(tmp_path):
     """`make smoke-study` as it is: every stage of every row runs, and base plus the
     five conditions land in results.json with GSM8K items scored. ~60-90 s on 2 cores."""

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 N_TRAIN, N_PATHS = 30, 2
 
@@ -47,6 +49,7 @@ def _lines(out: Path) -> int:
     return files[0].read_bytes().count(b"\n") if files else 0
 
 
+@pytest.mark.slow
 def test_kill_9_mid_teacher_then_resume_gives_every_trace_exactly_once(tiny_model_dir, tmp_path):
     out, log_path = tmp_path / "outputs", tmp_path / "pipeline.log"
     proc = _pipeline(out, tiny_model_dir, log_path)
