@@ -18,6 +18,10 @@ import pytest
 import rewards
 from rewards import extract_final_answer, parse_gold, verify_batch
 
+# These tests measure verdicts, not speed: a time bound well above the default's 0.5 s keeps a loaded machine (two
+# pytest-xdist workers on two cores) from turning a slow sympy verdict into a timeout (the bound itself is tested in
+# test_rewards_bound.py and test_rewards_hostile.py).
+TIMEOUT_S = 10.0
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "verifier_public_cases.jsonl"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 KINDS = {"bare", "prose", "marked", "long_solution", "multi_box", "set_list", "mc_letter"}
@@ -40,7 +44,7 @@ def balanced_accuracy(pairs: list[tuple[bool, bool]]) -> float:
 def verdicts() -> list[tuple[dict, bool]]:
     rewards.warmup()
     cases = _cases()
-    results = verify_batch([c["prediction"] for c in cases], [c["gold"] for c in cases])
+    results = verify_batch([c["prediction"] for c in cases], [c["gold"] for c in cases], timeout_s=TIMEOUT_S)
     return [(c, r.correct) for c, r in zip(cases, results)]
 
 
@@ -153,7 +157,7 @@ def test_real_gsm8k_solutions_with_and_without_marker():
         preds += [f"{solution}\nThe answer is {answer.strip()}.", solution, solution]
         golds += [answer.strip(), answer.strip(), other]
         expected += [True, True, other.replace(",", "") == answer.strip().replace(",", "")]
-    results = verify_batch(preds, golds)
+    results = verify_batch(preds, golds, timeout_s=TIMEOUT_S)
     marked = [r.correct == e for r, e in zip(results[0::3], expected[0::3])]
     assert all(marked)
     pairs = list(zip(expected, [r.correct for r in results]))
@@ -166,7 +170,7 @@ def test_real_math500_solutions():
     preds = [r["solution"] for r in rows] * 2
     golds = [r["answer"] for r in rows] + [rows[(i + 7) % len(rows)]["answer"] for i in range(len(rows))]
     expected = [True] * len(rows) + [rows[(i + 7) % len(rows)]["answer"] == r["answer"] for i, r in enumerate(rows)]
-    results = verify_batch(preds, golds)
+    results = verify_batch(preds, golds, timeout_s=TIMEOUT_S)
     pairs = list(zip(expected, [r.correct for r in results]))
     assert balanced_accuracy(pairs) >= 0.99
 
