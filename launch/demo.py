@@ -30,16 +30,8 @@ from typing import Any
 
 from launch.conditions import plan_stages
 from launch.config_check import ConfigError, compose
+from launch.quiet_output import QUIET_ENV
 from launch.stage_state import read_summary
-
-# Child processes write their whole log to a file; progress bars off there (they would fill the log, not a terminal).
-QUIET_ENV = {
-    "HYDRA_FULL_ERROR": "1",
-    "TQDM_DISABLE": "1",  # tqdm >= 4.66 reads TQDM_<arg> defaults: every bar (trainers, teacher, eval) off
-    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}
 
 
 def _pipeline(args: list[str], env: dict[str, str], log_path: Path, nice: int = 0) -> subprocess.Popen:

@@ -16,6 +16,7 @@ writes summaries, checkpoints and the W&B run.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -27,6 +28,7 @@ from launch.conditions import RunContext, plan_stages, run_on_ranks, select_stag
 from launch.config_check import ConfigError, compose, validate_config
 from launch.cost import run_cost
 from launch.provenance import provenance
+from launch.quiet_output import QUIET_ENV, local_multirun_job, output_to_file
 from launch.stage_state import write_summary
 from launch.sweep_report import config_fingerprint
 from sft import distributed
@@ -106,6 +108,15 @@ def run_with_logger(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> dict[str, Any]:
     logging.getLogger().setLevel(logging.INFO)
+    job = local_multirun_job()
+    if job is None:
+        return _run_logged(cfg)
+    job_dir, label = job  # jobs of a local sweep share the terminal: each writes its output to its own folder
+    with output_to_file(job_dir / "output.log", label):
+        return _run_logged(cfg)
+
+
+def _run_logged(cfg: DictConfig) -> dict[str, Any]:
     log.info("config:\n%s", OmegaConf.to_yaml(cfg))
     try:
         return run_with_logger(cfg)
@@ -117,7 +128,9 @@ def main(cfg: DictConfig) -> dict[str, Any]:
 def cli() -> None:
     """Check the config and the condition's stage list first (one clear line, exit 2), then hand over to Hydra."""
     overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
-    if "-m" not in sys.argv and "--multirun" not in sys.argv:  # a multirun job checks its own config when it starts
+    if "-m" in sys.argv or "--multirun" in sys.argv:  # each job checks its own config when it starts
+        os.environ.update(QUIET_ENV)  # no progress bars in the jobs' output files (read by the worker processes)
+    else:
         try:
             plan_stages(compose(overrides))
         except ConfigError as error:

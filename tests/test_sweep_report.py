@@ -186,6 +186,11 @@ def test_quick_sweep_runs_as_one_hydra_multirun_and_writes_the_table(tmp_path):
     for entry in results["conditions"].values():
         assert entry["n_seeds"] == 2 and set(entry["accuracy_by_seed"]) == {"0", "1"} and entry["n_eval"] == 8
     assert "| sft_grpo |" in done.stdout and (sweep / "results.png").exists()
+    # Quiet terminal: each job's output in its own folder, a started and a finished line per job on the terminal
+    logs = sorted(sweep.rglob("output.log"))
+    assert len(logs) == 4 and all("launch.pipeline" in p.read_text() for p in logs), logs
+    assert done.stderr.count(": started, output in") == 4 and done.stderr.count(": finished in") == 4, done.stderr
+    assert len((done.stdout + done.stderr).splitlines()) < 80, done.stdout + done.stderr
     # sft_grpo reused trace_sft's SFT run of the same seed: one SFT folder per seed, not per condition
     assert len([p for p in (tmp_path / "shared" / "sft").iterdir() if p.is_dir()]) == 2
     for seed in (0, 1):
