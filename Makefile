@@ -13,7 +13,7 @@ LOCK ?= requirements.lock
 # llama-cpp-python (the laptop extra, in dev) is compiled from its sdist by pip: skip its multimodal library.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: demo test lint format install install-run lock sweep study matched formats smoke-study wheelhouse gpu-check bench clean-outputs
+.PHONY: demo test lint format install install-run lock base sweep study matched formats smoke-study wheelhouse gpu-check bench clean-outputs
 
 # Two installs into the one .venv: `run` (the project and what its jobs need) for the demo and the studies, `dev`
 # (run + pytest, ruff and the laptop extra, whose llama.cpp compiles for ~13 min on 2 cores) for tests, lint and bench.
@@ -52,6 +52,14 @@ lint: install
 format: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+# The toy base shipped in data/toy_base/ (launch/prebuilt_base.py; the stages copy it when it was built for their
+# config): pretrain the configured base from scratch (~14 min on 2 cores) in an output root of its own, so never from
+# a copy, and write it there with its manifest. Run it after changing the world, the tokenizer, `model.arch` or
+# `model.pretrain`, and commit data/toy_base/ with that change.
+BASE_BUILD_DIR ?= outputs/base_build
+base: install-run
+	$(PY) -m launch.prebuilt_base output_root=$(BASE_BUILD_DIR) $(ARGS)
 
 # The six-condition comparison on the toy world plus the untrained base (3 seeds, 2 jobs at a time):
 # outputs/sweep/multirun/results.md.

@@ -263,6 +263,7 @@ class ModelSchema:
     tokenizer: TokenizerSchema | None
     arch: ArchSchema | None
     pretrain: PretrainSchema | None
+    prebuilt: str | None = key(optional=True)  # a built copy of the toy base (launch/prebuilt_base.py)
 
 
 # ---- teachers (one schema per backend; the backend is `backend`, else `name`) ---------------------------

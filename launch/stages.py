@@ -211,8 +211,10 @@ def _chat_turn(question: str, solution: str) -> str:
 
 
 def model_settings(cfg: DictConfig) -> dict[str, Any]:
-    """`cfg.model` as the base stage fingerprints it: the worked-solution keys only when `n_solutions` > 0."""
+    """`cfg.model` as the base stage fingerprints it: the worked-solution keys only when `n_solutions` > 0, and not
+    `prebuilt` (where a built copy may be found changes nothing about the base)."""
     model = _plain(cfg.model)
+    model.pop("prebuilt", None)
     pre = model.get("pretrain")
     if pre and not pre.get("n_solutions"):
         model["pretrain"] = {k: v for k, v in pre.items() if k not in SOLUTION_KEYS}
@@ -280,17 +282,24 @@ def base_fingerprint(cfg: DictConfig) -> str:
     return fingerprint("base", data, model_settings(cfg), *ranks())
 
 
-def stage_base(cfg: DictConfig, data_dir: Path) -> str:
-    """The condition's start point: a hub model as it is, or the toy base model built once and cached."""
+def stage_base(cfg: DictConfig, data_dir: Path, use_prebuilt: bool = True) -> str:
+    """The condition's start point: a hub model as it is, or the toy base model built once and cached: copied from
+    the repository's prebuilt copy (`model.prebuilt`, launch/prebuilt_base.py) when it was built for this config,
+    else pretrained."""
     if cfg.model.name_or_path:
         return str(cfg.model.name_or_path)
     check_base(cfg)
+    from launch.prebuilt_base import install_prebuilt, prebuilt_dir, read_prebuilt
     from sft.tiny_model import build_tiny_model, build_tokenizer, toy_tokenizer_corpus
     from sft.train import train_sft
 
     fp = base_fingerprint(cfg)
 
     def build(out: Path) -> dict[str, Any]:
+        folder = prebuilt_dir(cfg) if use_prebuilt else None
+        manifest = read_prebuilt(folder, fp)
+        if manifest is not None:
+            return install_prebuilt(folder, manifest, out)
         train = load_split(data_dir, "train")
         world = ToyWorld(_world_config(cfg))
         init_dir = out / "init"
