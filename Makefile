@@ -61,7 +61,8 @@ BASE_BUILD_DIR ?= outputs/base_build
 base: install-run
 	$(PY) -m launch.prebuilt_base output_root=$(BASE_BUILD_DIR) $(ARGS)
 
-# The six-condition comparison on the toy world plus the untrained base (3 seeds, 2 jobs at a time):
+# The five conditions of the study on the toy world plus the untrained base (3 seeds, 2 jobs at a time; kd is in
+# `make matched`):
 # outputs/sweep/multirun/results.md.
 # A failed job stops the multirun with its error; the table of the runs that finished is still written.
 SWEEP_DIR ?= outputs/sweep/multirun
