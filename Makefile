@@ -54,7 +54,7 @@ format: install
 	$(PY) -m ruff check --fix .
 
 # The toy base shipped in data/toy_base/ (launch/prebuilt_base.py; the stages copy it when it was built for their
-# config): pretrain the configured base from scratch (~14 min on 2 cores) in an output root of its own, so never from
+# config): pretrain the configured base from scratch (~12 min on 2 cores) in an output root of its own, so never from
 # a copy, and write it there with its manifest. Run it after changing the world, the tokenizer, `model.arch` or
 # `model.pretrain`, and commit data/toy_base/ with that change.
 BASE_BUILD_DIR ?= outputs/base_build
