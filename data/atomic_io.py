@@ -4,12 +4,13 @@ The temporary file is `.<name>.tmp-<pid>` in the target's folder (hidden, on the
 `os.replace` is atomic, and distinct per process). A reader therefore sees either the old file or the complete
 new one, never a half-written one; a failed write removes its temporary file and leaves the target as it was.
 Text is written as UTF-8 with no newline translation, so the bytes on disk are exactly `text.encode("utf-8")`.
-The parent folder must exist (callers create it).
+The parent folder must exist (callers create it). `file_sha256` is the checksum readers compare such files by.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,3 +52,12 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_writer(path) as handle:
         handle.write(text)
     return Path(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex digest of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -16,7 +16,6 @@ byte-identical (README, "The toy base").
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -26,6 +25,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from data.atomic_io import file_sha256
 from launch.provenance import REPO, provenance
 
 log = logging.getLogger("launch.prebuilt_base")
@@ -41,14 +41,6 @@ def prebuilt_dir(cfg: DictConfig) -> Path | None:
         return None
     path = Path(str(folder)).expanduser()
     return path if path.is_absolute() else REPO / path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_prebuilt(folder: Path | None, fp: str) -> dict[str, Any] | None:
@@ -71,7 +63,7 @@ def read_prebuilt(folder: Path | None, fp: str) -> dict[str, Any] | None:
         return None
     for name, sha in manifest["files"].items():
         path = folder / name
-        if not path.is_file() or _sha256(path) != sha:  # e.g. a Git LFS pointer, or an edited file
+        if not path.is_file() or file_sha256(path) != sha:  # e.g. a Git LFS pointer, or an edited file
             log.warning("base: %s does not match its sha256 in %s; pretraining instead", path, folder / MANIFEST)
             return None
     return manifest
@@ -103,7 +95,7 @@ def ship(stage_dir: Path, folder: Path, fp: str, threads: int) -> dict[str, Any]
     files = {}
     for path in sorted((stage_dir / "final").iterdir()):
         shutil.copyfile(path, folder / path.name)
-        files[path.name] = _sha256(path)
+        files[path.name] = file_sha256(path)
     build = {k: summary[k] for k in BUILD_KEYS if k in summary}
     build["provenance"] = provenance(threads)
     manifest = {"fingerprint": fp, "files": files, "build": build}

@@ -117,13 +117,9 @@ def _file_digest(path: str | None) -> str | None:
     """sha256 of a local data file (None for no file; a folder by its path alone)."""
     if path is None or not Path(path).expanduser().is_file():
         return None
-    import hashlib
+    from data.atomic_io import file_sha256
 
-    digest = hashlib.sha256()
-    with open(Path(path).expanduser(), "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(Path(path).expanduser())
 
 
 def benchmark_path(cfg: DictConfig, name: str) -> str | None:
