@@ -13,7 +13,7 @@ LOCK ?= requirements.lock
 # llama-cpp-python (the laptop extra, in dev) is compiled from its sdist by pip: skip its multimodal library.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: demo test lint format install install-run lock base sweep study matched formats smoke-study wheelhouse gpu-check bench clean-outputs
+.PHONY: demo test lint format install install-run lock base sweep study matched grpo-check formats smoke-study wheelhouse gpu-check bench clean-outputs
 
 # Two installs into the one .venv: `run` (the project and what its jobs need) for the demo and the studies, `dev`
 # (run + pytest, ruff and the laptop extra, whose llama.cpp compiles for ~13 min on 2 cores) for tests, lint and bench.
@@ -74,6 +74,12 @@ sweep: install-run
 STUDY_DIR ?= outputs/skip_steps/multirun
 study: install-run
 	$(PY) -m launch.pipeline -m +sweep=skip_steps $(ARGS) || { $(PY) -m launch.sweep_report $(STUDY_DIR); exit 1; }
+
+# Does pure GRPO learn? (issue 16): pure GRPO 300 steps from the toy base with a 256-prompt learning probe, 3 seeds
+# (~40 min on 2 cores): outputs/grpo_check/multirun/results.md.
+GRPO_CHECK_DIR ?= outputs/grpo_check/multirun
+grpo-check: install-run
+	$(PY) -m launch.pipeline -m +sweep=grpo_check $(ARGS) || { $(PY) -m launch.sweep_report $(GRPO_CHECK_DIR); exit 1; }
 
 # Data-matched comparison (issue 16): trace_sft, redistill and kd at sft.max_rows=1000 each, base for reference,
 # 3 seeds: outputs/matched/multirun/results.md.
