@@ -192,12 +192,19 @@ def _measures(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _learning_cell(seed: str, verdict: dict[str, Any]) -> str:
-    if verdict.get("early") is None:
-        return f"seed {seed} {verdict['verdict']}"
-    return (
-        f"seed {seed} {verdict['verdict']} ({100 * verdict['early']:.1f} -> {100 * verdict['late']:.1f}%, "
-        f"t={verdict['t']:.1f})"
-    )
+    """`seed 0 improving (probe 19.8 -> 28.2%, t=6.7, 256 prompts; training 20.1 -> 27.6%, t=6.0)`: the verdict, then
+    the learning probe's numbers (which the verdict is, when the run had a probe), then the log history's."""
+    parts = []
+    probe = verdict.get("probe") or {}
+    if probe.get("t") is not None:
+        parts.append(
+            f"probe {100 * probe['before']:.1f} -> {100 * probe['after']:.1f}%, t={probe['t']:.1f}, "
+            f"{probe['n_prompts']} prompts"
+        )
+    if verdict.get("early") is not None:
+        log = f"{100 * verdict['early']:.1f} -> {100 * verdict['late']:.1f}%, t={verdict['t']:.1f}"
+        parts.append(f"training {log}" if parts else log)
+    return f"seed {seed} {verdict['verdict']}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def _total(entry: dict[str, Any]) -> float | None:
@@ -258,7 +265,9 @@ def markdown(results: dict[str, Any]) -> str:
     if learning:
         lines += [
             "",
-            "GRPO training pass rate, first -> last third of the run (rl.learning_check; flat = inside the noise):",
+            "GRPO learning check (rl.learning_check; flat = inside the noise, |t| <= 3): the learning probe's pass"
+            " rate on fixed training prompts, start -> end, where the run had one (rl.learning_probe); the training"
+            " pass rate, first -> last third of the run:",
         ]
     for name, by_seed in learning.items():
         lines.append(f"- {name}: " + "; ".join(_learning_cell(seed, v) for seed, v in by_seed.items()))

@@ -48,7 +48,17 @@ def _job(sweep: Path, root: Path, condition: str, seed: int, accuracy: float | N
                 "price_usd": 1.25,
                 "rounds": [{"round": 1, "accuracy": 0.1}, {"round": 2}] if condition == "redistill" else None,
                 "rl_learning": (
-                    {"verdict": "flat", "early": 0.064, "late": 0.066, "t": 0.4} if condition == "sft_grpo" else None
+                    {"verdict": "flat", "early": 0.064, "late": 0.066, "t": 0.4}
+                    if condition == "sft_grpo"
+                    else {
+                        "verdict": "improving",
+                        "early": 0.201,
+                        "late": 0.276,
+                        "t": 6.0,
+                        "probe": {"verdict": "improving", "before": 0.198, "after": 0.282, "t": 6.7, "n_prompts": 256},
+                    }
+                    if condition == "grpo"
+                    else None
                 ),
                 **({"trace_shape": {"skipped_step_share": 0.1 * seed}} if condition == "trace_sft" else {}),
             },
@@ -64,13 +74,14 @@ def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path)
     _job(sweep, tmp_path, "answer_only_sft", 2, 0.99, stale=True)  # summary from another config
     _job(sweep, tmp_path, "redistill", 0, 0.2)
     _job(sweep, tmp_path, "sft_grpo", 2, 0.17)
+    _job(sweep, tmp_path, "grpo", 0, 0.45)
     results = write_report(sweep)
     trace = results["conditions"]["trace_sft"]
     assert trace["n_seeds"] == 3 and trace["accuracy_mean"] == pytest.approx(0.40)
     assert trace["accuracy_std"] == pytest.approx(0.10)  # sample std over seeds
     assert trace["train_seconds_mean"] == pytest.approx(20.0) and trace["price_usd_mean"] == pytest.approx(1.25)
     assert results["conditions"]["answer_only_sft"]["n_seeds"] == 1
-    assert list(results["conditions"]) == ["answer_only_sft", "trace_sft", "redistill", "sft_grpo"]  # canonical order
+    assert list(results["conditions"]) == ["answer_only_sft", "trace_sft", "redistill", "grpo", "sft_grpo"]  # canonical
     assert {(m["condition"], m["seed"]) for m in results["missing"]} == {("answer_only_sft", 1), ("answer_only_sft", 2)}
     assert results["conditions"]["redistill"]["rounds"] == [
         {"round": 1, "accuracy_mean": 0.1, "accuracy_std": 0.0, "n_seeds": 1},
@@ -84,6 +95,7 @@ def test_aggregate_gives_mean_std_per_condition_and_lists_missing_runs(tmp_path)
     assert (
         "- sft_grpo: seed 2 flat (6.4 -> 6.6%, t=0.4)" in md and "rl_learning" not in results["conditions"]["trace_sft"]
     )
+    assert "- grpo: seed 0 improving (probe 19.8 -> 28.2%, t=6.7, 256 prompts; training 20.1 -> 27.6%, t=6.0)" in md
     assert json.loads((sweep / "results.json").read_text()) == results
     assert (sweep / "results.png").stat().st_size > 1000
 
