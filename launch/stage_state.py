@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from launch.provenance import git_commit
 from sft import distributed
 
 MODES = ("build", "read", "collective")
@@ -114,8 +115,9 @@ def run_stage(
 ) -> dict[str, Any]:
     """The one stage skeleton: lock `out`, return its summary when it is complete for `fp` (and `complete(out)`
     agrees, e.g. checksummed files intact), else claim the folder, run `build(out)`, time it and write
-    `summary.json` (`{fingerprint, stage, seconds, **what build returned}`) last. Under several ranks: see
-    `stage_mode`."""
+    `summary.json` (`{fingerprint, stage, seconds, commit, **what build returned}`) last; `commit` is the checkout the
+    stage was built at, which a run that reuses the stage later keeps (its run summary's provenance is its own). Under
+    several ranks: see `stage_mode`."""
     out = Path(out)
     mode = _MODE.get()
     if mode == "read":
@@ -134,7 +136,8 @@ def run_stage(
         claim_stage_dir(out, fp)
         start = time.perf_counter()
         summary = build(out)
-        return write_summary(out, fp, {"stage": stage, "seconds": time.perf_counter() - start, **summary})
+        seconds = time.perf_counter() - start
+        return write_summary(out, fp, {"stage": stage, "seconds": seconds, "commit": git_commit(), **summary})
 
 
 def _run_collective(
@@ -163,5 +166,6 @@ def _run_collective(
     summary = build(out)
     written = None
     if main:
-        written = write_summary(out, fp, {"stage": stage, "seconds": time.perf_counter() - start, **summary})
+        seconds = time.perf_counter() - start
+        written = write_summary(out, fp, {"stage": stage, "seconds": seconds, "commit": git_commit(), **summary})
     return distributed.broadcast(written)

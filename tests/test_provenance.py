@@ -33,3 +33,14 @@ def test_the_lock_pins_every_dependency_exactly():
     locked = {name.lower().replace("_", "-") for name in pins}
     assert names - {"torch"} <= locked, names - locked  # torch comes from TORCH_SPEC (a CPU or CUDA build)
     assert not {n for n in locked if n == "torch" or n.startswith("nvidia-")}
+
+
+def test_a_stage_summary_keeps_the_commit_it_was_built_at(tmp_path, monkeypatch):
+    """A reused stage keeps its own commit: a run that resumes or shares it later does not relabel it."""
+    from launch import stage_state
+
+    monkeypatch.setattr(stage_state, "git_commit", lambda: "a" * 40)
+    built = stage_state.run_stage("demo_stage", tmp_path / "s", "fp1", lambda out: {"n": 1})
+    assert built["commit"] == "a" * 40 and built["n"] == 1
+    monkeypatch.setattr(stage_state, "git_commit", lambda: "b" * 40)
+    assert stage_state.run_stage("demo_stage", tmp_path / "s", "fp1", lambda out: {"n": 2})["commit"] == "a" * 40
