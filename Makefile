@@ -76,7 +76,7 @@ study: install-run
 	$(PY) -m launch.pipeline -m +sweep=skip_steps $(ARGS) || { $(PY) -m launch.sweep_report $(STUDY_DIR); exit 1; }
 
 # Does pure GRPO learn? (issue 16): pure GRPO 300 steps from the toy base with a 256-prompt learning probe, 3 seeds
-# (~40 min on 2 cores): outputs/grpo_check/multirun/results.md.
+# (~27 min on 2 cores): outputs/grpo_check/multirun/results.md.
 GRPO_CHECK_DIR ?= outputs/grpo_check/multirun
 grpo-check: install-run
 	$(PY) -m launch.pipeline -m +sweep=grpo_check $(ARGS) || { $(PY) -m launch.sweep_report $(GRPO_CHECK_DIR); exit 1; }
