@@ -21,6 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from data.atomic_io import file_sha256
 from data.jsonl_io import AppendOnlyJsonl, read_jsonl, read_verified_jsonl, write_jsonl_atomic
 from data.records import answer_only_completion, completion_messages, prompt_messages
 from data.toy_world import SPLITS as TOY_SPLITS
@@ -117,8 +118,6 @@ def _file_digest(path: str | None) -> str | None:
     """sha256 of a local data file (None for no file; a folder by its path alone)."""
     if path is None or not Path(path).expanduser().is_file():
         return None
-    from data.atomic_io import file_sha256
-
     return file_sha256(Path(path).expanduser())
 
 

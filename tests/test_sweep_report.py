@@ -20,6 +20,19 @@ from tests._presets import TINY_PIPELINE
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# The learning check a GRPO condition's summary carries: log history only (sft_grpo), and with a probe (grpo)
+LEARNING = {
+    "sft_grpo": {"verdict": "flat", "early": 0.064, "late": 0.066, "t": 0.4},
+    "grpo": {
+        "verdict": "improving",
+        "early": 0.201,
+        "late": 0.276,
+        "t": 6.0,
+        "probe": {"verdict": "improving", "before": 0.198, "after": 0.282, "t": 6.7, "n_prompts": 256},
+    },
+}
+
+
 def _job(sweep: Path, root: Path, condition: str, seed: int, accuracy: float | None, stale: bool = False) -> None:
     cfg = OmegaConf.create(
         {
@@ -47,19 +60,7 @@ def _job(sweep: Path, root: Path, condition: str, seed: int, accuracy: float | N
                 "gpu_hours": 0.5,
                 "price_usd": 1.25,
                 "rounds": [{"round": 1, "accuracy": 0.1}, {"round": 2}] if condition == "redistill" else None,
-                "rl_learning": (
-                    {"verdict": "flat", "early": 0.064, "late": 0.066, "t": 0.4}
-                    if condition == "sft_grpo"
-                    else {
-                        "verdict": "improving",
-                        "early": 0.201,
-                        "late": 0.276,
-                        "t": 6.0,
-                        "probe": {"verdict": "improving", "before": 0.198, "after": 0.282, "t": 6.7, "n_prompts": 256},
-                    }
-                    if condition == "grpo"
-                    else None
-                ),
+                "rl_learning": LEARNING.get(condition),
                 **({"trace_shape": {"skipped_step_share": 0.1 * seed}} if condition == "trace_sft" else {}),
             },
         )
